@@ -1,0 +1,5 @@
+__version__ = "0.1.0"
+
+from .pergrad import per_example_gram
+from .weights import gradsim_weights
+from .gradsim import GradSim
