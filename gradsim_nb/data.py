@@ -6,20 +6,20 @@
 __all__ = ['CLASSES', 'NOISE_KINDS', 'MEAN', 'STD', 'cache_dir', 'decode_image_folder', 'load_torchvision', 'load_cifar10',
            'add_label_noise', 'NoisyData', 'noisy_cifar10', 'to_float', 'batch_indices']
 
-# %% ../nbs/04_data.ipynb #fc8b2e98
+# %% ../nbs/04_data.ipynb #ec5310a4
 import os, io, tarfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 
-# %% ../nbs/04_data.ipynb #3cbaed31
+# %% ../nbs/04_data.ipynb #ca42d99a
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
 def cache_dir(cache=None):
     "The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, else ~/.cache/gradsim_nb"
     return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
-# %% ../nbs/04_data.ipynb #171ffcd2
+# %% ../nbs/04_data.ipynb #b9d9cd50
 def _members(src):
     "(split, class, name, bytes) for every image under `src`, a .tar.gz or a folder in ImageFolder layout"
     if src.is_file():
@@ -49,7 +49,7 @@ def decode_image_folder(src):
         out[split] = (torch.stack(imgs), torch.tensor([classes.index(c) for _, c, _, _ in rows]))
     return out
 
-# %% ../nbs/04_data.ipynb #10ef7864
+# %% ../nbs/04_data.ipynb #191d4f3e
 def load_torchvision(root, download):
     "CIFAR-10 through torchvision.datasets.CIFAR10 (original order)"
     from torchvision.datasets import CIFAR10
@@ -59,7 +59,7 @@ def load_torchvision(root, download):
         out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
     return out
 
-# %% ../nbs/04_data.ipynb #43c96a20
+# %% ../nbs/04_data.ipynb #da3e07bb
 def _source(data):
     "What `data` points at: ('imagefolder', path) or ('torchvision', folder), or None"
     p = Path(data).expanduser()
@@ -83,7 +83,7 @@ def _read_cache(f):
     warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
     return None
 
-# %% ../nbs/04_data.ipynb #eaafba74
+# %% ../nbs/04_data.ipynb #49093275
 def load_cifar10(data=None, cache=None):
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y)}; decoded once, then read from the cache"
     data = data or os.environ.get('GRADSIM_DATA')
@@ -111,7 +111,7 @@ def load_cifar10(data=None, cache=None):
     torch.save(d, tmp); tmp.replace(f)   # atomic: an interrupted write never leaves a half cache
     return d
 
-# %% ../nbs/04_data.ipynb #ac8640fd
+# %% ../nbs/04_data.ipynb #91bc8942
 NOISE_KINDS = ('symmetric', 'ren', 'pair')
 
 def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
@@ -127,14 +127,14 @@ def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
     else: noisy[idx] = (labels[idx] + 1) % classes
     return noisy
 
-# %% ../nbs/04_data.ipynb #ff7e90a8
+# %% ../nbs/04_data.ipynb #fc71a8d4
 @dataclass
 class NoisyData:
     "Training images with noisy and true labels, and the clean test set"
     x: torch.Tensor; y: torch.Tensor; true: torch.Tensor; x_test: torch.Tensor; y_test: torch.Tensor
 
     @property
-    def noise(self): return (self.y != self.true).float().mean().item()
+    def noise(self): return (self.y != self.true).sum().item() / len(self.y)
 
     def subset(self, n_train, n_test=None, seed=0):
         "A random subset (for quick runs): n_train training and n_test test examples"
@@ -150,7 +150,7 @@ def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, ver
     if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
-# %% ../nbs/04_data.ipynb #6fe40fbc
+# %% ../nbs/04_data.ipynb #e61c8da2
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
 
