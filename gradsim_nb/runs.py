@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['DEFAULTS', 'THESIS_TABLE1', 'run_name', 'get_run', 'summarise', 'fmt', 'main']
 
-# %% ../nbs/06_runs.ipynb #49fb84ae
+# %% ../nbs/06_runs.ipynb #adb308b1
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import torch
 from .data import noisy_cifar10, NOISE_KINDS
-from .train import train, save_history, load_history, RULES
+from .train import train, two_stage, save_history, load_history, RULES
 
-# %% ../nbs/06_runs.ipynb #290767e0
+# %% ../nbs/06_runs.ipynb #600a648d
 DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', subset=None)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop')}
 
@@ -20,11 +20,11 @@ def run_name(cfg, seed):
     "The file name of a run: the settings that decide its result"
     c = {**DEFAULTS, **cfg}
     parts = [c['rule'], f"{c['kind']}{c['noise']:g}", f"e{c['epochs']}"]
-    parts += [f"{key}{c[key] if isinstance(c[key], str) else format(c[key], 'g')}" for key in _READS.get(c['rule'], ())]
+    parts += [f"{key}{c[key] if isinstance(c[key], str) or c[key] is None else format(c[key], 'g')}" for key in _READS.get(c['rule'], ())]
     if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
     return '_'.join(parts) + f'_seed{seed}.json'
 
-# %% ../nbs/06_runs.ipynb #7e2570bf
+# %% ../nbs/06_runs.ipynb #dd039115
 def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
     path = Path(out) / run_name(cfg, seed)
@@ -33,11 +33,12 @@ def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     d = noisy_cifar10(c['noise'], c['kind'], seed, data, cache, verbose=False)
     if c['subset']: d = d.subset(*c['subset'])
     log(f"{path.name}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
-    h = train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'], progress=progress)
+    if c['rule'].startswith('twostage_'): h = two_stage(d, c['rule'][9:], c['epochs'] // 2, seed, progress=progress)
+    else: h = train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'], progress=progress)
     save_history(h, path)
     return h
 
-# %% ../nbs/06_runs.ipynb #bc5fda7b
+# %% ../nbs/06_runs.ipynb #5ddede37
 def summarise(values):
     "mean, sample std and max of a list of accuracies"
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan'), max(values)
@@ -47,7 +48,7 @@ def fmt(values):
     mu, sd, mx = summarise(values)
     return f'{mu:.2f} ± {sd:.2f} ({mx:.2f})' if len(values) > 1 else f'{mu:.2f}'
 
-# %% ../nbs/06_runs.ipynb #366445de
+# %% ../nbs/06_runs.ipynb #7329af4d
 THESIS_TABLE1 = {'vanilla': (55.65, 0.75, 56.81), 'oracle': (62.31, 0.87, 63.80), 'gradsim': (57.09, 0.95, 58.43)}  # Wei 2020, Table 1
 
 def _parser():
@@ -70,7 +71,7 @@ def _ints(s, name):
     try: return [int(v) for v in s.split(',')]
     except ValueError: raise SystemExit(f"gradsim-main: error: {name}: expected comma-separated integers, got {s!r}")
 
-# %% ../nbs/06_runs.ipynb #afbe0b12
+# %% ../nbs/06_runs.ipynb #098054ab
 def main(argv=None):
     "Entry point of `gradsim-main`"
     args = _parser().parse_args(argv)
