@@ -6,20 +6,20 @@
 __all__ = ['CLASSES', 'NOISE_KINDS', 'MEAN', 'STD', 'cache_dir', 'decode_image_folder', 'load_torchvision', 'load_cifar10',
            'add_label_noise', 'NoisyData', 'noisy_cifar10', 'to_float', 'batch_indices']
 
-# %% ../nbs/04_data.ipynb #ec5310a4
+# %% ../nbs/04_data.ipynb #9361ffd1
 import os, io, tarfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 
-# %% ../nbs/04_data.ipynb #ca42d99a
+# %% ../nbs/04_data.ipynb #d973ecac
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
 def cache_dir(cache=None):
     "The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, else ~/.cache/gradsim_nb"
     return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
-# %% ../nbs/04_data.ipynb #b9d9cd50
+# %% ../nbs/04_data.ipynb #f0733536
 def _members(src):
     "(split, class, name, bytes) for every image under `src`, a .tar.gz or a folder in ImageFolder layout"
     if src.is_file():
@@ -49,7 +49,7 @@ def decode_image_folder(src):
         out[split] = (torch.stack(imgs), torch.tensor([classes.index(c) for _, c, _, _ in rows]))
     return out
 
-# %% ../nbs/04_data.ipynb #191d4f3e
+# %% ../nbs/04_data.ipynb #ce45520c
 def load_torchvision(root, download):
     "CIFAR-10 through torchvision.datasets.CIFAR10 (original order)"
     from torchvision.datasets import CIFAR10
@@ -59,7 +59,7 @@ def load_torchvision(root, download):
         out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
     return out
 
-# %% ../nbs/04_data.ipynb #da3e07bb
+# %% ../nbs/04_data.ipynb #d52f667c
 def _source(data):
     "What `data` points at: ('imagefolder', path) or ('torchvision', folder), or None"
     p = Path(data).expanduser()
@@ -83,13 +83,18 @@ def _read_cache(f):
     warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
     return None
 
-# %% ../nbs/04_data.ipynb #49093275
+# %% ../nbs/04_data.ipynb #a8c94902
+_LOADED = {}   # cache file -> tensors already read in this process (a sweep reads them once, not once per run)
+
 def load_cifar10(data=None, cache=None):
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y)}; decoded once, then read from the cache"
     data = data or os.environ.get('GRADSIM_DATA')
     cdir = cache_dir(cache)
     f = cdir / 'cifar10.pt'
-    if f.exists() and (d := _read_cache(f)) is not None: return d
+    if f in _LOADED: return _LOADED[f]
+    if f.exists() and (d := _read_cache(f)) is not None:
+        _LOADED[f] = d
+        return d
     tried = [f"no cache at {f}"]
     src = _source(data) if data else None
     if data and src is None:
@@ -111,7 +116,7 @@ def load_cifar10(data=None, cache=None):
     torch.save(d, tmp); tmp.replace(f)   # atomic: an interrupted write never leaves a half cache
     return d
 
-# %% ../nbs/04_data.ipynb #91bc8942
+# %% ../nbs/04_data.ipynb #1d73927e
 NOISE_KINDS = ('symmetric', 'ren', 'pair')
 
 def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
@@ -127,7 +132,7 @@ def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
     else: noisy[idx] = (labels[idx] + 1) % classes
     return noisy
 
-# %% ../nbs/04_data.ipynb #fc71a8d4
+# %% ../nbs/04_data.ipynb #092bf209
 @dataclass
 class NoisyData:
     "Training images with noisy and true labels, and the clean test set"
@@ -150,7 +155,7 @@ def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, ver
     if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
-# %% ../nbs/04_data.ipynb #e61c8da2
+# %% ../nbs/04_data.ipynb #b1156d03
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
 

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['weighted_grads', 'GradSim']
 
-# %% ../nbs/03_gradsim.ipynb #23b91de3
+# %% ../nbs/03_gradsim.ipynb #57e65df0
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import Taps, check_layers, check_losses, gram_from_factors, _conv_input
 from .weights import gradsim_weights, _check_ak
 
-# %% ../nbs/03_gradsim.ipynb #08150701
+# %% ../nbs/03_gradsim.ipynb #7a12cedd
 def weighted_grads(layer, a, d, w):
     "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `a` and output gradients `d`"
     dw = d * w.view(-1, *[1] * (d.dim() - 1))
@@ -27,7 +27,7 @@ def _add_grad(p, g):
     if p.grad is None: p.grad = g
     else: p.grad += g
 
-# %% ../nbs/03_gradsim.ipynb #0f026d6b
+# %% ../nbs/03_gradsim.ipynb #d43f094a
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
     def __init__(self, model, layers=None, a=4.0, k=4, weight_fn=None):

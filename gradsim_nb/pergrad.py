@@ -6,10 +6,10 @@
 __all__ = ['SUPPORTED', 'naive_per_example_grads', 'layer_factors', 'conv_grads', 'layer_grads', 'ghost_gram', 'use_ghost',
            'check_layers', 'Taps', 'check_losses', 'gram_from_factors', 'per_example_gram']
 
-# %% ../nbs/01_pergrad.ipynb #e3da1bd7
+# %% ../nbs/01_pergrad.ipynb #f5689a06
 import torch, torch.nn as nn, torch.nn.functional as F
 
-# %% ../nbs/01_pergrad.ipynb #060b3e2c
+# %% ../nbs/01_pergrad.ipynb #dba072f6
 def naive_per_example_grads(model, x, y, params=None, loss_fn=F.cross_entropy):
     "Per-example gradients as an (m, P) tensor, one backward per example: the slow, obviously correct reference"
     params = list(model.parameters()) if params is None else list(params)
@@ -17,7 +17,7 @@ def naive_per_example_grads(model, x, y, params=None, loss_fn=F.cross_entropy):
     rows = [torch.autograd.grad(l, params, retain_graph=True) for l in losses]
     return torch.stack([torch.cat([g.flatten() for g in r]) for r in rows])
 
-# %% ../nbs/01_pergrad.ipynb #e4a3023d
+# %% ../nbs/01_pergrad.ipynb #c4423b4a
 def _conv_input(layer, a):
     "The conv's input and numeric padding: `padding='same'` (which `F.unfold` does not take) becomes explicit, maybe uneven, zero padding"
     if layer.padding == 'valid': return a, 0
@@ -40,7 +40,7 @@ def layer_factors(layer, a, d):
     D = d.reshape(m, G, d.shape[1] // G, -1).permute(0, 3, 1, 2)
     return U, D
 
-# %% ../nbs/01_pergrad.ipynb #ebc4d60a
+# %% ../nbs/01_pergrad.ipynb #62bc3221
 def conv_grads(layer, a, d):
     "Per-example weight gradients of a Conv2d as one grouped convolution: (m, weight.numel())"
     a, pad = _conv_input(layer, a)
@@ -50,7 +50,7 @@ def conv_grads(layer, a, d):
     out = F.conv2d(a.reshape(1, m * cin, H, W), ker, None, layer.dilation, pad, layer.stride, m * cin)
     return out[..., :kh, :kw].reshape(m, G, cin // G, q, kh, kw).transpose(2, 3).reshape(m, -1)
 
-# %% ../nbs/01_pergrad.ipynb #18c60ea7
+# %% ../nbs/01_pergrad.ipynb #ac2d14f3
 def layer_grads(layer, a, d):
     "Per-example gradients of `layer`'s weight and bias, flattened and concatenated: (m, P)"
     if isinstance(layer, nn.Conv2d): gw, gb = conv_grads(layer, a, d), d.flatten(2).sum(2)
@@ -59,7 +59,7 @@ def layer_grads(layer, a, d):
         gw, gb = torch.einsum('nlgq,nlgp->ngqp', D, U).flatten(1), D.sum(1).flatten(1)  # (G, q, p): the weight's layout
     return torch.cat([gw, gb], 1) if layer.bias is not None else gw
 
-# %% ../nbs/01_pergrad.ipynb #75a5aca6
+# %% ../nbs/01_pergrad.ipynb #c5786553
 def ghost_gram(layer, a, d):
     "Gram matrix of `layer`'s per-example gradients from the factors alone: sum over positions s, t of (u_is.u_jt)(d_is.d_jt)"
     U, D = layer_factors(layer, a, d)
@@ -73,7 +73,7 @@ def ghost_gram(layer, a, d):
         G = G + b @ b.T
     return G
 
-# %% ../nbs/01_pergrad.ipynb #7fa68280
+# %% ../nbs/01_pergrad.ipynb #eae03fb1
 def use_ghost(layer, a, d):
     "Whether the ghost Gram is cheaper than materialising the per-example gradients, by multiply-add count"
     m, G = a.shape[0], getattr(layer, 'groups', 1)
@@ -82,7 +82,7 @@ def use_ghost(layer, a, d):
     L = d.numel() // (m * q * G)             # positions: 1 for a Linear layer on vectors
     return m * m * L * L * G * (p + q) < m * L * G * p * q + m * m * G * p * q
 
-# %% ../nbs/01_pergrad.ipynb #4d4444d1
+# %% ../nbs/01_pergrad.ipynb #808c7730
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 def check_layers(model, layers=None):
@@ -96,7 +96,7 @@ def check_layers(model, layers=None):
             raise ValueError(f"layers: Conv2d with padding_mode={l.padding_mode!r} is not supported; use padding_mode='zeros' or leave the layer out")
     return layers
 
-# %% ../nbs/01_pergrad.ipynb #8a323f75
+# %% ../nbs/01_pergrad.ipynb #acffb911
 class Taps:
     "Forward hooks that save each chosen layer's input and output for the next per-example Gram"
     def __init__(self, model, layers=None):
@@ -137,7 +137,7 @@ class Taps:
         for h in self.handles: h.remove()
         self._reset()
 
-# %% ../nbs/01_pergrad.ipynb #22d04916
+# %% ../nbs/01_pergrad.ipynb #12e57554
 def check_losses(losses, m=None):
     "Raise a ValueError unless `losses` holds one finite loss per example"
     if not isinstance(losses, torch.Tensor) or losses.dim() != 1 or (m is not None and len(losses) != m):
@@ -147,7 +147,7 @@ def check_losses(losses, m=None):
     bad = (~torch.isfinite(losses)).sum().item()
     if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; lower the learning rate or check the inputs")
 
-# %% ../nbs/01_pergrad.ipynb #faeb49f7
+# %% ../nbs/01_pergrad.ipynb #19621a32
 def gram_from_factors(factors):
     "Sum over layers of each layer's per-example Gram, each in its cheaper form; also the per-example grads formed on the way"
     gram, grads = 0, []
@@ -157,7 +157,7 @@ def gram_from_factors(factors):
         grads.append(g)
     return gram, grads
 
-# %% ../nbs/01_pergrad.ipynb #9d6819b7
+# %% ../nbs/01_pergrad.ipynb #0aa7301a
 def per_example_gram(model, x, y, layers=None, loss_fn=F.cross_entropy):
     "The (m, m) matrix of <grad l_i, grad l_j> over the parameters of `layers` (default: every Linear and Conv2d)"
     taps = Taps(model, layers)
