@@ -6,7 +6,7 @@
 __all__ = ['RULES', 'LAYERS', 'LeNet5', 'choose_layers', 'ranking_stats', 'accuracy', 'default_device', 'train', 'last5',
            'save_history', 'load_history', 'predict', 'two_stage', 'top5']
 
-# %% ../nbs/05_train.ipynb #f4a31e03
+# %% ../nbs/05_train.ipynb #ee1ce93c
 import json, math, os, time
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -14,9 +14,9 @@ from .pergrad import check_layers
 from .weights import (gradsim_weights, rank_drop_weights, vanilla_weights, oracle_weights,
                                 rectified_gaussian_weights, uniform_random_weights)
 from .gradsim import GradSim
-from .data import NoisyData, to_float, batch_indices
+from .data import NoisyData, to_float, batch_indices, rng
 
-# %% ../nbs/05_train.ipynb #f0a9b3e4
+# %% ../nbs/05_train.ipynb #a4b32f9b
 class LeNet5(nn.Module):
     "LeNet-5 for 32x32 RGB images"
     def __init__(self, classes=10):
@@ -29,7 +29,7 @@ class LeNet5(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
-# %% ../nbs/05_train.ipynb #6bd78d92
+# %% ../nbs/05_train.ipynb #c90cdc0d
 RULES = ('vanilla', 'oracle', 'gradsim', 'within_class', 'rank_drop', 'rectified_gaussian', 'uniform_random')
 LAYERS = {'last': 1, 'last2': 2, 'all': None}
 
@@ -41,7 +41,7 @@ def choose_layers(model, layers):
         return all_ if n is None else all_[-n:]
     return check_layers(model, layers)
 
-# %% ../nbs/05_train.ipynb #4ab6dbd7
+# %% ../nbs/05_train.ipynb #14685f48
 def ranking_stats(scores, flipped, n=10):
     "Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, share of weight on flipped"
     n = min(n, len(scores))
@@ -52,7 +52,7 @@ def ranking_stats(scores, flipped, n=10):
             'bottom10_flipped': flipped[(-scores).topk(n).indices].sum().item(),
             'auroc': auroc, 'flipped_weight': (scores[flipped].sum() / scores.sum()).item()}
 
-# %% ../nbs/05_train.ipynb #8654651f
+# %% ../nbs/05_train.ipynb #745bd76e
 @torch.inference_mode()
 def accuracy(model, x, y, bs=2000):
     "Top-1 accuracy (%) of `model` on uint8 images `x` with labels `y`"
@@ -61,7 +61,7 @@ def accuracy(model, x, y, bs=2000):
     model.train(was)
     return 100 * correct / len(y)
 
-# %% ../nbs/05_train.ipynb #04ec43a0
+# %% ../nbs/05_train.ipynb #22ca893e
 def _weigher(rule, a, k, q, drop, state):
     "The GradSim weight function of a gradient rule; it keeps the ranking scores for the diagnostics"
     def weigh(gram, labels):
@@ -75,7 +75,7 @@ def _control_weights(rule, yb, tb, gen):
     if rule == 'rectified_gaussian': return rectified_gaussian_weights(m, gen, dev)
     return uniform_random_weights(m, gen, dev)
 
-# %% ../nbs/05_train.ipynb #3b7ae383
+# %% ../nbs/05_train.ipynb #a437d161
 def default_device():
     "CUDA when present, else the CPU"
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -87,7 +87,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     dev = torch.device(device) if device else default_device()
     torch.manual_seed(seed)
     model = (model or LeNet5()).to(dev)
-    gen = torch.Generator().manual_seed(seed)
+    gen = rng('batches', seed)
     opt = torch.optim.Adam(model.parameters(), lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     x, y, true, xt, yt = (t.to(dev) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
@@ -126,7 +126,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     hist['last5'] = last5(hist)
     return hist
 
-# %% ../nbs/05_train.ipynb #d59be745
+# %% ../nbs/05_train.ipynb #bb70b6bf
 def _bar(total, desc, on):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1)
@@ -136,7 +136,7 @@ def last5(hist):
     accs = [e['test_acc'] for e in hist['epochs']][-5:]
     return sum(accs) / len(accs)
 
-# %% ../nbs/05_train.ipynb #5e02f826
+# %% ../nbs/05_train.ipynb #4fb8e3b8
 def save_history(hist, path):
     "Write `hist` to `path` as JSON, atomically"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def load_history(path):
     "Read a history written by `save_history`"
     return json.loads(Path(path).read_text())
 
-# %% ../nbs/05_train.ipynb #d468fc91
+# %% ../nbs/05_train.ipynb #b9cbb13b
 @torch.inference_mode()
 def predict(model, x, bs=2000):
     "Predicted classes of `model` for uint8 images `x`"
@@ -172,7 +172,7 @@ def two_stage(data: NoisyData, mode='finetune', epochs=30, seed=0, device=None, 
     hist['last5'] = last5(hist)
     return hist
 
-# %% ../nbs/05_train.ipynb #fecdca4a
+# %% ../nbs/05_train.ipynb #9972145c
 def top5(hist):
     "Mean of the 5 highest per-epoch test accuracies (%)"
     return sum(sorted(e['test_acc'] for e in hist['epochs'])[-5:]) / min(5, len(hist['epochs']))

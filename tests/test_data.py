@@ -69,3 +69,13 @@ def test_noise_rates(kind):
 def test_noise_bad_input():
     with pytest.raises(ValueError, match='kind: unknown noise type'): D.add_label_noise(torch.zeros(3).long(), .2, 'gaussian')
     with pytest.raises(ValueError, match=r'rate: .*\[0, 1\)'): D.add_label_noise(torch.zeros(3).long(), 1.0)
+
+
+def test_noise_is_independent_of_batch_order_and_subset():
+    "Regression: one seed once drew the flipped labels and the first epoch's batch order from the same stream"
+    y = torch.arange(10).repeat(5000)
+    flipped = D.add_label_noise(y, 0.4, seed=0) != y
+    first_batches = torch.cat(D.batch_indices(len(y), 128, D.rng('batches', 0))[:50])
+    assert 0.35 < flipped[first_batches].float().mean() < 0.45
+    nd = D.NoisyData(y.view(-1, 1, 1, 1).to(torch.uint8), D.add_label_noise(y, 0.4, seed=0), y, y[:10], y[:10])
+    assert 0.35 < nd.subset(2000).noise < 0.45
