@@ -46,10 +46,12 @@ def main():
         for name, step, state in routes:
             t = time.perf_counter(); step(*state); dt = time.perf_counter() - t
             if i >= 5: times[name].append(dt)   # the first steps warm up allocators and caches
-    base = statistics.median(times['vanilla'])
-    print(f'LeNet-5, batch 128, {args.threads} threads, {args.steps} interleaved steps (medians)')
+    print(f'LeNet-5, batch 128, {args.threads} threads, {args.steps} interleaved rounds of one step per route')
+    print(f"{'route':22} {'median step':>11}   ratio to vanilla: median of per-round ratios [quartiles]")
     for name, ts in times.items():
-        print(f'{name:22} {1e3 * statistics.median(ts):7.2f} ms   {statistics.median(ts) / base:5.2f}x vanilla')
+        r = [t / v for t, v in zip(ts, times['vanilla'])]   # per round: a slow spell of the machine hits both
+        q1, med, q3 = statistics.quantiles(r, n=4)
+        print(f'{name:22} {1e3 * statistics.median(ts):8.2f} ms   {med:5.2f}x  [{q1:.2f}, {q3:.2f}]')
 
 
 if __name__ == '__main__': main()
