@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['weighted_grads', 'GradSim']
 
-# %% ../nbs/03_gradsim.ipynb #57e65df0
+# %% ../nbs/03_gradsim.ipynb #0c3f4bd6
 import torch, torch.nn as nn, torch.nn.functional as F
-from .pergrad import Taps, check_layers, check_losses, gram_from_factors, _conv_input
+from .pergrad import Taps, check_layers, check_losses, gram_from_factors, trainable, _conv_input
 from .weights import gradsim_weights, _check_ak
 
-# %% ../nbs/03_gradsim.ipynb #7a12cedd
+# %% ../nbs/03_gradsim.ipynb #69827eb5
 def weighted_grads(layer, a, d, w):
     "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `a` and output gradients `d`"
     dw = d * w.view(-1, *[1] * (d.dim() - 1))
@@ -27,12 +27,12 @@ def _add_grad(p, g):
     if p.grad is None: p.grad = g
     else: p.grad += g
 
-# %% ../nbs/03_gradsim.ipynb #d43f094a
+# %% ../nbs/03_gradsim.ipynb #f89a145d
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
-    def __init__(self, model, layers=None, a=4.0, k=4, weight_fn=None):
+    def __init__(self, model, layers=None, a=4.0, k=4, weight_fn=None, rebuild=True):
         _check_ak(a, k)
-        self.model, self.a, self.k = model, a, k
+        self.model, self.a, self.k, self.rebuild = model, a, k, rebuild
         self.weight_fn = weight_fn or (lambda gram, labels: gradsim_weights(gram, self.a, self.k, labels))
         self.taps = Taps(model, layers)
         self.layers = self.taps.layers
@@ -47,6 +47,7 @@ class GradSim:
 
     def can_rebuild(self):
         "Whether the update can be rebuilt from the captured factors: every trainable parameter chosen, no batch coupling"
+        if not self.rebuild: return False
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.model.modules()): return False
         return all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad)
 
@@ -65,12 +66,12 @@ class GradSim:
             return w
         with torch.no_grad():
             for (l, a, d), g in zip(factors, grads):
-                if g is None: gwb = weighted_grads(l, a, d, w)   # a ghost layer: contract weighted output gradients with inputs
-                else:                                           # a materialised layer: weight the gradients it already has
-                    gwb = w @ g
-                    gwb = (gwb[:l.weight.numel()], gwb[l.weight.numel():])
-                for p, t in zip((l.weight, l.bias), gwb):
-                    if p is not None: _add_grad(p, t)
+                params = [p for p in (l.weight, l.bias) if trainable(p)]      # frozen parameters get no gradient
+                if g is None:   # a ghost layer: contract the weighted output gradients with the inputs
+                    upd = [t for p, t in zip((l.weight, l.bias), weighted_grads(l, a, d, w)) if trainable(p)]
+                else:           # a materialised layer: weight the per-example gradients it already has
+                    upd = (w @ g).split([p.numel() for p in params])
+                for p, t in zip(params, upd): _add_grad(p, t)
         return w
 
     def remove(self):

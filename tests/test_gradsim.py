@@ -90,3 +90,38 @@ def test_batch_of_one():
     model = net()
     with GradSim(model, [model[-1]]) as gs:
         assert torch.equal(gs.backward(F.cross_entropy(model(X[:1]), Y[:1], reduction='none')), torch.ones(1))
+
+
+def test_frozen_parameters_are_left_alone_and_out_of_the_gram():
+    model = net(dropout=0.)
+    model[-1].bias.requires_grad_(False)
+    model[5].weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses = F.cross_entropy(model(X), Y, reduction='none')
+    g = torch.stack([torch.cat([t.flatten() for t in torch.autograd.grad(l, params, retain_graph=True)]) for l in losses])
+    gs = GradSim(model)                       # every layer; the frozen parameters are not part of theta
+    w = gs.backward(F.cross_entropy(model(X), Y, reduction='none'))
+    assert gs.can_rebuild()
+    assert torch.allclose(w, gradsim_weights(g @ g.T, 4., 4), atol=1e-6)
+    assert model[-1].bias.grad is None and model[5].weight.grad is None
+    assert torch.allclose(torch.cat([p.grad.flatten() for p in params]), w @ g, atol=1e-5)
+
+
+def test_rebuild_opt_out_gives_the_same_step():
+    grads = []
+    for rebuild in (True, False):
+        model = net(dropout=0.)
+        gs = GradSim(model, rebuild=rebuild)
+        assert gs.can_rebuild() == rebuild
+        gs.backward(F.cross_entropy(model(X), Y, reduction='none'))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.allclose(*grads, atol=1e-6)
+
+
+def test_numpy_scalars_and_consumed_forward():
+    import numpy as np
+    model = net()
+    gs = GradSim(model, [model[-1]], a=np.float64(4.0), k=np.int64(3))
+    losses = F.cross_entropy(model(X), Y, reduction='none')
+    gs.weights(losses)
+    with pytest.raises(ValueError, match='has not run with gradients enabled'): gs.weights(losses)
