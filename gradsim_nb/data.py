@@ -6,20 +6,20 @@
 __all__ = ['CLASSES', 'NOISE_KINDS', 'MEAN', 'STD', 'cache_dir', 'decode_image_folder', 'load_torchvision', 'load_cifar10', 'rng',
            'add_label_noise', 'NoisyData', 'noisy_cifar10', 'to_float', 'batch_indices']
 
-# %% ../nbs/04_data.ipynb #d5816bdb
+# %% ../nbs/04_data.ipynb #3e378fa2
 import os, io, tarfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 
-# %% ../nbs/04_data.ipynb #75242a7f
+# %% ../nbs/04_data.ipynb #1bfa232f
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
 def cache_dir(cache=None):
     "The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, else ~/.cache/gradsim_nb"
     return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
-# %% ../nbs/04_data.ipynb #8cf2f500
+# %% ../nbs/04_data.ipynb #740936aa
 def _members(src):
     "(split, class, name, bytes) for every image under `src`, a .tar.gz or a folder in ImageFolder layout"
     if src.is_file():
@@ -49,7 +49,7 @@ def decode_image_folder(src):
         out[split] = (torch.stack(imgs), torch.tensor([classes.index(c) for _, c, _, _ in rows]))
     return out
 
-# %% ../nbs/04_data.ipynb #66ae54c0
+# %% ../nbs/04_data.ipynb #fd76f78f
 def load_torchvision(root, download):
     "CIFAR-10 through torchvision.datasets.CIFAR10 (original order)"
     from torchvision.datasets import CIFAR10
@@ -59,7 +59,7 @@ def load_torchvision(root, download):
         out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
     return out
 
-# %% ../nbs/04_data.ipynb #c6cdde72
+# %% ../nbs/04_data.ipynb #1ea2d0fb
 def _source(data):
     "What `data` points at: ('imagefolder', path) or ('torchvision', folder), or None"
     p = Path(data).expanduser()
@@ -83,7 +83,7 @@ def _read_cache(f):
     warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
     return None
 
-# %% ../nbs/04_data.ipynb #eb581850
+# %% ../nbs/04_data.ipynb #e7b512c6
 _LOADED = {}   # cache file -> tensors already read in this process (a sweep reads them once, not once per run)
 
 def load_cifar10(data=None, cache=None):
@@ -116,14 +116,14 @@ def load_cifar10(data=None, cache=None):
     torch.save(d, tmp); tmp.replace(f)   # atomic: an interrupted write never leaves a half cache
     return d
 
-# %% ../nbs/04_data.ipynb #6b99c160
+# %% ../nbs/04_data.ipynb #59a31b80
 import hashlib
 
 def rng(purpose, seed):
     "A torch.Generator for one `purpose` of a run: independent streams for noise, subsets, batch order, ... from one seed"
     return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{purpose}:{seed}'.encode()).digest()[:8], 'little') >> 1)
 
-# %% ../nbs/04_data.ipynb #50ea28dc
+# %% ../nbs/04_data.ipynb #cc82b189
 NOISE_KINDS = ('symmetric', 'ren', 'pair')
 
 def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
@@ -139,7 +139,7 @@ def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
     else: noisy[idx] = (labels[idx] + 1) % classes
     return noisy
 
-# %% ../nbs/04_data.ipynb #05d09703
+# %% ../nbs/04_data.ipynb #b1ef90a7
 @dataclass
 class NoisyData:
     "Training images with noisy and true labels, and the clean test set"
@@ -162,7 +162,7 @@ def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, ver
     if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
-# %% ../nbs/04_data.ipynb #cbbaae7e
+# %% ../nbs/04_data.ipynb #24a760fa
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
 

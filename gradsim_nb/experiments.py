@@ -6,7 +6,7 @@
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
            'print_table', 'plot_experiment', 'ranked_grid', 'summary_markdown', 'pending', 'sweep']
 
-# %% ../nbs/07_experiments.ipynb #d17b94d4
+# %% ../nbs/07_experiments.ipynb #4c68dac4
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import matplotlib.pyplot as plt
@@ -14,7 +14,7 @@ import torch
 from .runs import get_run, run_name, fmt, summarise
 from .train import top5
 
-# %% ../nbs/07_experiments.ipynb #8df92aab
+# %% ../nbs/07_experiments.ipynb #78c328a4
 G = dict(rule='gradsim')
 EXPERIMENTS = {
     'table1': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': G}),
@@ -35,7 +35,7 @@ EXPERIMENTS = {
     'clean': dict(seeds=3, runs={'vanilla': dict(rule='vanilla', noise=0.0), 'gradsim': dict(G, noise=0.0)}),
 }
 
-# %% ../nbs/07_experiments.ipynb #5b40f74e
+# %% ../nbs/07_experiments.ipynb #7c9c9c6a
 def _repo_root():
     "The checkout this module lives in (editable install), else the working directory"
     here = Path(globals().get('__file__', Path.cwd() / 'x')).resolve()
@@ -56,7 +56,7 @@ def run_experiment(name, seeds=None, out=RESULTS, quick=False, data=None, cache=
     return {label: [get_run(quick_cfg(cfg) if quick else cfg, s, out, data, cache, progress=progress, log=log) for s in seeds]
             for label, cfg in exp['runs'].items()}
 
-# %% ../nbs/07_experiments.ipynb #be7435e1
+# %% ../nbs/07_experiments.ipynb #4c9c6268
 def load_experiment(name, out=RESULTS):
     "{label: [history per finished seed]} for experiment `name`, from the files in `out` only"
     from gradsim_nb.train import load_history
@@ -65,7 +65,7 @@ def load_experiment(name, out=RESULTS):
            for label, cfg in exp['runs'].items()}
     return {label: hs for label, hs in res.items() if hs}
 
-# %% ../nbs/07_experiments.ipynb #5ac13cc6
+# %% ../nbs/07_experiments.ipynb #b3ff0f76
 def table(results, extra=None):
     "Rows of (label, 'mean ± std (max)' of last-5, mean top-5, seeds), plus any `extra` column: {label: text}"
     rows = []
@@ -99,7 +99,7 @@ def plot_experiment(results, title=''):
     fig.suptitle(title); fig.tight_layout()
     return fig
 
-# %% ../nbs/07_experiments.ipynb #ce8b792d
+# %% ../nbs/07_experiments.ipynb #14c4f2ec
 def ranked_grid(x, labels, flipped, weights, n=10, ax=None, classes=None):
     "The n highest- (top row) and n lowest-weighted (bottom row) images of a batch, with labels, m*weight, and clean/flipped borders"
     from torchvision.utils import make_grid
@@ -121,7 +121,7 @@ def ranked_grid(x, labels, flipped, weights, n=10, ax=None, classes=None):
     ax.set_title(f'highest-weighted (top) and lowest-weighted (bottom) of {m}; m·w below (1 = vanilla weight)', fontsize=8)
     return ax
 
-# %% ../nbs/07_experiments.ipynb #d08b8a7b
+# %% ../nbs/07_experiments.ipynb #65e9bb85
 THESIS = {('table1', 'vanilla'): 55.65, ('table1', 'oracle'): 62.31, ('table1', 'gradsim'): 57.09,
           ('table2', 'vanilla (30 epochs)'): 55.7, ('table2', 'rectified Gaussian'): 55.1, ('table2', 'uniform random'): 55.8,
           ('table2', 'two-stage: fine-tune'): 49.8, ('table2', 'two-stage: from scratch'): 52.9}   # last-5 accuracy, Wei 2020
@@ -137,7 +137,7 @@ def summary_markdown(out=RESULTS):
             lines.append(f"| {name} | {label} | {len(hs)} | {fmt(acc)} | {th if th is not None else ''} | {diff} |")
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/07_experiments.ipynb #2166931d
+# %% ../nbs/07_experiments.ipynb #07cbb995
 def pending(names, out=RESULTS, seeds=None):
     "Unique (cfg, seed) runs of experiments `names` not yet in `out`, seed-major so every configuration gets its first seeds early"
     todo, seen = [], set()

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['weighted_grads', 'GradSim']
 
-# %% ../nbs/03_gradsim.ipynb #0c3f4bd6
+# %% ../nbs/03_gradsim.ipynb #a8d5c158
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import Taps, check_layers, check_losses, gram_from_factors, trainable, _conv_input
 from .weights import gradsim_weights, _check_ak
 
-# %% ../nbs/03_gradsim.ipynb #69827eb5
+# %% ../nbs/03_gradsim.ipynb #8b469afd
 def weighted_grads(layer, a, d, w):
     "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `a` and output gradients `d`"
     dw = d * w.view(-1, *[1] * (d.dim() - 1))
@@ -27,7 +27,7 @@ def _add_grad(p, g):
     if p.grad is None: p.grad = g
     else: p.grad += g
 
-# %% ../nbs/03_gradsim.ipynb #f89a145d
+# %% ../nbs/03_gradsim.ipynb #222de5ff
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
     def __init__(self, model, layers=None, a=4.0, k=4, weight_fn=None, rebuild=True):

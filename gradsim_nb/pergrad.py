@@ -6,10 +6,10 @@
 __all__ = ['SUPPORTED', 'naive_per_example_grads', 'layer_factors', 'conv_grads', 'trainable', 'layer_grads', 'ghost_gram',
            'use_ghost', 'check_layers', 'Taps', 'check_losses', 'gram_from_factors', 'per_example_gram']
 
-# %% ../nbs/01_pergrad.ipynb #439152ea
+# %% ../nbs/01_pergrad.ipynb #dad3928e
 import torch, torch.nn as nn, torch.nn.functional as F
 
-# %% ../nbs/01_pergrad.ipynb #f53f43e0
+# %% ../nbs/01_pergrad.ipynb #140ad169
 def naive_per_example_grads(model, x, y, params=None, loss_fn=F.cross_entropy):
     "Per-example gradients as an (m, P) tensor, one backward per example: the slow, obviously correct reference"
     params = list(model.parameters()) if params is None else list(params)
@@ -17,7 +17,7 @@ def naive_per_example_grads(model, x, y, params=None, loss_fn=F.cross_entropy):
     rows = [torch.autograd.grad(l, params, retain_graph=True) for l in losses]
     return torch.stack([torch.cat([g.flatten() for g in r]) for r in rows])
 
-# %% ../nbs/01_pergrad.ipynb #787a3694
+# %% ../nbs/01_pergrad.ipynb #a0a52450
 def _conv_input(layer, a):
     "The conv's input and numeric padding: `padding='same'` (which `F.unfold` does not take) becomes explicit, maybe uneven, zero padding"
     if layer.padding == 'valid': return a, 0
@@ -40,7 +40,7 @@ def layer_factors(layer, a, d):
     D = d.reshape(m, ng, d.shape[1] // ng, -1).permute(0, 3, 1, 2)
     return U, D
 
-# %% ../nbs/01_pergrad.ipynb #0c89accc
+# %% ../nbs/01_pergrad.ipynb #4db7b036
 def conv_grads(layer, a, d):
     "Per-example weight gradients of a Conv2d as one grouped convolution: (m, weight.numel())"
     a, pad = _conv_input(layer, a)
@@ -51,7 +51,7 @@ def conv_grads(layer, a, d):
     out = F.conv2d(a.reshape(1, m * cin, H, W), ker, None, layer.dilation, pad, layer.stride, m * cin)
     return out[..., :kh, :kw].reshape(m, ng, cin // ng, q, kh, kw).transpose(2, 3).reshape(m, -1)
 
-# %% ../nbs/01_pergrad.ipynb #1eac32a2
+# %% ../nbs/01_pergrad.ipynb #ef49936d
 def trainable(p):
     "Whether parameter `p` exists and is trained: frozen parameters are not part of θ"
     return p is not None and p.requires_grad
@@ -67,7 +67,7 @@ def layer_grads(layer, a, d):
     if trainable(layer.bias): parts.append(d.flatten(2).sum(2) if isinstance(layer, nn.Conv2d) else d.reshape(len(d), -1, d.shape[-1]).sum(1))
     return torch.cat(parts, 1)
 
-# %% ../nbs/01_pergrad.ipynb #802a4f4c
+# %% ../nbs/01_pergrad.ipynb #6ecbba19
 def ghost_gram(layer, a, d):
     "Gram matrix of `layer`'s per-example gradients from the factors alone: sum over positions s, t of (u_is.u_jt)(d_is.d_jt)"
     U, D = layer_factors(layer, a, d)
@@ -83,7 +83,7 @@ def ghost_gram(layer, a, d):
         G = G + b @ b.T
     return G
 
-# %% ../nbs/01_pergrad.ipynb #67cf05b8
+# %% ../nbs/01_pergrad.ipynb #5810a135
 def use_ghost(layer, a, d):
     "Whether the ghost Gram is cheaper than materialising the per-example gradients, by multiply-add count"
     m, G = a.shape[0], getattr(layer, 'groups', 1)
@@ -93,7 +93,7 @@ def use_ghost(layer, a, d):
     fits = m * m * L * L * G <= 2 ** 26        # the (m, m, L, L) products must fit in memory (256 MB of floats)
     return fits and m * m * L * L * G * (p + q) < m * L * G * p * q + m * m * G * p * q
 
-# %% ../nbs/01_pergrad.ipynb #cac98af2
+# %% ../nbs/01_pergrad.ipynb #879f1252
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 def check_layers(model, layers=None):
@@ -109,7 +109,7 @@ def check_layers(model, layers=None):
             raise ValueError(f"layers: Conv2d with padding_mode={l.padding_mode!r} is not supported; use padding_mode='zeros' or leave the layer out")
     return layers
 
-# %% ../nbs/01_pergrad.ipynb #9f9080bb
+# %% ../nbs/01_pergrad.ipynb #c60bc7c4
 class Taps:
     "Forward hooks that save each chosen layer's input and output for the next per-example Gram"
     def __init__(self, model, layers=None):
@@ -153,7 +153,7 @@ class Taps:
         for h in self.handles: h.remove()
         self._reset()
 
-# %% ../nbs/01_pergrad.ipynb #86084959
+# %% ../nbs/01_pergrad.ipynb #479854b5
 def check_losses(losses, m=None):
     "Raise a ValueError unless `losses` holds one finite loss per example"
     if not isinstance(losses, torch.Tensor) or losses.dim() != 1 or (m is not None and len(losses) != m):
@@ -163,7 +163,7 @@ def check_losses(losses, m=None):
     bad = (~torch.isfinite(losses)).sum().item()
     if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; lower the learning rate or check the inputs")
 
-# %% ../nbs/01_pergrad.ipynb #017660cc
+# %% ../nbs/01_pergrad.ipynb #3d3df62d
 def gram_from_factors(factors):
     "Sum over layers of each layer's per-example Gram, each in its cheaper form; also the per-example grads formed on the way"
     gram, grads = 0, []
@@ -173,7 +173,7 @@ def gram_from_factors(factors):
         grads.append(g)
     return gram, grads
 
-# %% ../nbs/01_pergrad.ipynb #1ee48002
+# %% ../nbs/01_pergrad.ipynb #1109d942
 def per_example_gram(model, x, y, layers=None, loss_fn=F.cross_entropy):
     "The (m, m) matrix of <grad l_i, grad l_j> over the parameters of `layers` (default: every Linear and Conv2d)"
     taps = Taps(model, layers)

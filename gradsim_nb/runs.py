@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['DEFAULTS', 'THESIS_TABLE1', 'run_name', 'get_run', 'summarise', 'fmt', 'main']
 
-# %% ../nbs/06_runs.ipynb #f4a7451b
+# %% ../nbs/06_runs.ipynb #c8aefe64
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import torch
 from .data import noisy_cifar10, NOISE_KINDS
 from .train import train, two_stage, save_history, load_history, RULES
 
-# %% ../nbs/06_runs.ipynb #7cf35ca6
+# %% ../nbs/06_runs.ipynb #c5c5f5d0
 DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', subset=None)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop')}
 
@@ -24,7 +24,7 @@ def run_name(cfg, seed):
     if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
     return '_'.join(parts) + f'_seed{seed}.json'
 
-# %% ../nbs/06_runs.ipynb #77790830
+# %% ../nbs/06_runs.ipynb #89067b57
 def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
     path = Path(out) / run_name(cfg, seed)
@@ -38,7 +38,7 @@ def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     save_history(h, path)
     return h
 
-# %% ../nbs/06_runs.ipynb #6427e87d
+# %% ../nbs/06_runs.ipynb #319a5c28
 def summarise(values):
     "mean, sample std and max of a list of accuracies"
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan'), max(values)
@@ -48,7 +48,7 @@ def fmt(values):
     mu, sd, mx = summarise(values)
     return f'{mu:.2f} ± {sd:.2f} ({mx:.2f})' if len(values) > 1 else f'{mu:.2f}'
 
-# %% ../nbs/06_runs.ipynb #43d9eb10
+# %% ../nbs/06_runs.ipynb #5fbeeb87
 THESIS_TABLE1 = {'vanilla': (55.65, 0.75, 56.81), 'oracle': (62.31, 0.87, 63.80), 'gradsim': (57.09, 0.95, 58.43)}  # Wei 2020, Table 1
 
 def _parser():
@@ -71,7 +71,7 @@ def _ints(s, name):
     try: return [int(v) for v in s.split(',')]
     except ValueError: raise SystemExit(f"gradsim-main: error: {name}: expected comma-separated integers, got {s!r}")
 
-# %% ../nbs/06_runs.ipynb #244fad52
+# %% ../nbs/06_runs.ipynb #b9cf97b3
 def main(argv=None):
     "Entry point of `gradsim-main`"
     args = _parser().parse_args(argv)

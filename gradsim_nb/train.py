@@ -6,7 +6,7 @@
 __all__ = ['RULES', 'LAYERS', 'LeNet5', 'choose_layers', 'ranking_stats', 'accuracy', 'default_device', 'train', 'last5',
            'save_history', 'load_history', 'predict', 'two_stage', 'top5']
 
-# %% ../nbs/05_train.ipynb #ee1ce93c
+# %% ../nbs/05_train.ipynb #94726409
 import json, math, os, time
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -16,7 +16,7 @@ from .weights import (gradsim_weights, rank_drop_weights, vanilla_weights, oracl
 from .gradsim import GradSim
 from .data import NoisyData, to_float, batch_indices, rng
 
-# %% ../nbs/05_train.ipynb #a4b32f9b
+# %% ../nbs/05_train.ipynb #e7d35e36
 class LeNet5(nn.Module):
     "LeNet-5 for 32x32 RGB images"
     def __init__(self, classes=10):
@@ -29,7 +29,7 @@ class LeNet5(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
-# %% ../nbs/05_train.ipynb #c90cdc0d
+# %% ../nbs/05_train.ipynb #f37d906e
 RULES = ('vanilla', 'oracle', 'gradsim', 'within_class', 'rank_drop', 'rectified_gaussian', 'uniform_random')
 LAYERS = {'last': 1, 'last2': 2, 'all': None}
 
@@ -41,7 +41,7 @@ def choose_layers(model, layers):
         return all_ if n is None else all_[-n:]
     return check_layers(model, layers)
 
-# %% ../nbs/05_train.ipynb #14685f48
+# %% ../nbs/05_train.ipynb #6f755a9e
 def ranking_stats(scores, flipped, n=10):
     "Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, share of weight on flipped"
     n = min(n, len(scores))
@@ -52,7 +52,7 @@ def ranking_stats(scores, flipped, n=10):
             'bottom10_flipped': flipped[(-scores).topk(n).indices].sum().item(),
             'auroc': auroc, 'flipped_weight': (scores[flipped].sum() / scores.sum()).item()}
 
-# %% ../nbs/05_train.ipynb #745bd76e
+# %% ../nbs/05_train.ipynb #bf2227ff
 @torch.inference_mode()
 def accuracy(model, x, y, bs=2000):
     "Top-1 accuracy (%) of `model` on uint8 images `x` with labels `y`"
@@ -61,7 +61,7 @@ def accuracy(model, x, y, bs=2000):
     model.train(was)
     return 100 * correct / len(y)
 
-# %% ../nbs/05_train.ipynb #22ca893e
+# %% ../nbs/05_train.ipynb #58dcaa9c
 def _weigher(rule, a, k, q, drop, state):
     "The GradSim weight function of a gradient rule; it keeps the ranking scores for the diagnostics"
     def weigh(gram, labels):
@@ -75,7 +75,7 @@ def _control_weights(rule, yb, tb, gen):
     if rule == 'rectified_gaussian': return rectified_gaussian_weights(m, gen, dev)
     return uniform_random_weights(m, gen, dev)
 
-# %% ../nbs/05_train.ipynb #a437d161
+# %% ../nbs/05_train.ipynb #e9df9e9a
 def default_device():
     "CUDA when present, else the CPU"
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -95,7 +95,8 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     if rule in ('gradsim', 'within_class', 'rank_drop'):
         gs = GradSim(model, choose_layers(model, layers), a, k, weight_fn=_weigher(rule, a, k, q, drop, state))
     config = dict(rule=rule, epochs=epochs, bs=bs, lr=lr, gamma=gamma, seed=seed, layers=layers if isinstance(layers, str) else 'custom',
-                  a=a, k=k, q=q, drop=drop, n_train=len(y), n_test=len(yt), noise=data.noise, device=str(dev))
+                  a=a, k=k, q=q, drop=drop, n_train=len(y), n_test=len(yt), noise=data.noise, device=str(dev),
+                  threads=torch.get_num_threads())   # float sums, so a run's exact numbers, depend on the thread count
     hist = {'config': config, 'epochs': []}
     steps = math.ceil(len(y) / bs)
     bar = _bar(epochs * steps, f'{rule} seed {seed}', progress)
@@ -126,7 +127,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     hist['last5'] = last5(hist)
     return hist
 
-# %% ../nbs/05_train.ipynb #bb70b6bf
+# %% ../nbs/05_train.ipynb #9ac6a72e
 def _bar(total, desc, on):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1)
@@ -136,7 +137,7 @@ def last5(hist):
     accs = [e['test_acc'] for e in hist['epochs']][-5:]
     return sum(accs) / len(accs)
 
-# %% ../nbs/05_train.ipynb #4fb8e3b8
+# %% ../nbs/05_train.ipynb #3095829d
 def save_history(hist, path):
     "Write `hist` to `path` as JSON, atomically"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def load_history(path):
     "Read a history written by `save_history`"
     return json.loads(Path(path).read_text())
 
-# %% ../nbs/05_train.ipynb #b9cbb13b
+# %% ../nbs/05_train.ipynb #724a1be1
 @torch.inference_mode()
 def predict(model, x, bs=2000):
     "Predicted classes of `model` for uint8 images `x`"
@@ -172,7 +173,7 @@ def two_stage(data: NoisyData, mode='finetune', epochs=30, seed=0, device=None, 
     hist['last5'] = last5(hist)
     return hist
 
-# %% ../nbs/05_train.ipynb #9972145c
+# %% ../nbs/05_train.ipynb #ac732e9e
 def top5(hist):
     "Mean of the 5 highest per-epoch test accuracies (%)"
     return sum(sorted(e['test_acc'] for e in hist['epochs'])[-5:]) / min(5, len(hist['epochs']))

@@ -6,24 +6,24 @@
 __all__ = ['cosine_from_gram', 'gradsim_weights', 'rank_drop_weights', 'vanilla_weights', 'oracle_weights',
            'rectified_gaussian_weights', 'uniform_random_weights']
 
-# %% ../nbs/02_weights.ipynb #d7183c24
+# %% ../nbs/02_weights.ipynb #c7cf039a
 import math, numbers, torch
 
-# %% ../nbs/02_weights.ipynb #6b95ccf4
+# %% ../nbs/02_weights.ipynb #41a8fb94
 def cosine_from_gram(gram):
     "Cosine similarities from a Gram matrix; a zero gradient has similarity 0 to everything"
     n = gram.diagonal().clamp_min(0).sqrt()
     inv = torch.where(n > 0, 1 / n, torch.zeros_like(n))
     return (gram * inv[:, None] * inv[None, :]).clamp(-1, 1)
 
-# %% ../nbs/02_weights.ipynb #164177e9
+# %% ../nbs/02_weights.ipynb #939b595b
 def _check_ak(a, k):
     if isinstance(a, bool) or not isinstance(a, numbers.Real) or not math.isfinite(a) or a < 0:
         raise ValueError(f"a: the annealing scale must be a finite number >= 0 (0 gives uniform weights; the thesis uses 4 or 8), got {a!r}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
         raise ValueError(f"k: top-k must be an integer >= 1, or None to use every other example (the thesis uses 4), got {k!r}")
 
-# %% ../nbs/02_weights.ipynb #1bbca070
+# %% ../nbs/02_weights.ipynb #ac0b21ca
 def gradsim_weights(gram, a=4.0, k=4, labels=None):
     "Per-example weights summing to 1: w_i = sum over the top-k j != i of exp(a cos(g_i, g_j)); with `labels`, same-label j only"
     _check_ak(a, k)
@@ -41,7 +41,7 @@ def gradsim_weights(gram, a=4.0, k=4, labels=None):
     total = w.sum()
     return w / total if total > 0 else torch.full_like(w, 1 / m)
 
-# %% ../nbs/02_weights.ipynb #ac4cad3c
+# %% ../nbs/02_weights.ipynb #3fc9c9b3
 def rank_drop_weights(scores, q, drop='bottom'):
     "Weight 0 for the fraction `q` of examples ranked lowest (`drop='bottom'`) or highest by `scores`, uniform on the rest"
     if drop not in ('bottom', 'top'): raise ValueError(f"drop: expected 'bottom' or 'top', got {drop!r}")
@@ -53,7 +53,7 @@ def rank_drop_weights(scores, q, drop='bottom'):
     w[order[:n]] = 0
     return w / w.sum()
 
-# %% ../nbs/02_weights.ipynb #eac84b32
+# %% ../nbs/02_weights.ipynb #a14b744d
 def vanilla_weights(m, device=None):
     "Uniform weights 1/m: the ordinary mean of the losses"
     return torch.full((m,), 1 / m, device=device)

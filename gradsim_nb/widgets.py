@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['WeightExplorer', 'race', 'race_widget']
 
-# %% ../nbs/19_widgets.ipynb #5f19def8
+# %% ../nbs/19_widgets.ipynb #d98a69cb
 import torch, matplotlib.pyplot as plt
 from . import per_example_gram, gradsim_weights
 from .data import noisy_cifar10, to_float, rng
 from .train import LeNet5, train, ranking_stats, choose_layers
 from .experiments import ranked_grid
 
-# %% ../nbs/19_widgets.ipynb #95f83153
+# %% ../nbs/19_widgets.ipynb #4cf9f4e2
 class WeightExplorer:
     "Gradsim weights of one real noisy minibatch for any a and k; the Gram matrix is cached per (noise, layers)"
     def __init__(self, epochs=2, subset=None, m=128, seed=0, data=None):
@@ -68,7 +68,7 @@ class WeightExplorer:
                              noise=W.Dropdown(options=list(noise_rates), value=0.4),
                              layers=W.Dropdown(options=[('last layer', 'last'), ('all layers', 'all')], value='last'))
 
-# %% ../nbs/19_widgets.ipynb #1546eae3
+# %% ../nbs/19_widgets.ipynb #381ebc96
 def race(a=4.0, k=4, noise=0.4, epochs=4, subset=(10000, 2000), seed=0, data=None, progress=True):
     "Train vanilla and gradsim (last layer, a, k) side by side on a subset; plot and return both histories"
     d = noisy_cifar10(noise, seed=seed, data=data, verbose=False).subset(*subset)
