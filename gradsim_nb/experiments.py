@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
-           'print_table', 'plot_experiment', 'ranked_grid', 'summary_markdown', 'pending', 'sweep']
+           'print_table', 'ranking_rows', 'paired', 'verdict', 'plot_experiment', 'ranked_grid', 'summary_markdown',
+           'pending', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #4c68dac4
 import argparse, os, statistics, sys, time
@@ -78,6 +79,28 @@ def print_table(rows, header=('run', 'last-5 acc: mean ± std (max)', 'top-5 acc
     "Print `rows` aligned under `header`"
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ['-' * w for w in widths], *rows]: print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+def _last5_mean(h, key):
+    vals = [e[key] for e in h['epochs'][-5:] if key in e]
+    return statistics.mean(vals) if vals else float('nan')
+
+def ranking_rows(results):
+    "Rows of (label, AUROC, flipped among top 10, flipped among bottom 10), each over the last 5 epochs, mean over seeds"
+    return [[label] + [f"{statistics.mean(_last5_mean(h, k) for h in hs):.{3 if k == 'auroc' else 2}f}" for k in ('auroc', 'top10_flipped', 'bottom10_flipped')]
+            for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]]
+
+def paired(results, a, b):
+    "Last-5 accuracy of `a` minus that of `b`, seed by seed (the seeds both have)"
+    return [x['last5'] - y['last5'] for x, y in zip(results[a], results[b])]
+
+def verdict(results):
+    "Which configuration gave the best last-5 accuracy and which the best ranking (AUROC, last 5 epochs), over seeds"
+    acc = {label: statistics.mean(h['last5'] for h in hs) for label, hs in results.items()}
+    auc = {label: statistics.mean(_last5_mean(h, 'auroc') for h in hs) for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]}
+    best = max(acc, key=acc.get)
+    out = f"highest last-5 accuracy: {best} ({acc[best]:.2f}%; spread over configurations {max(acc.values()) - min(acc.values()):.2f} points)"
+    if auc: out += f"; best ranking: {max(auc, key=auc.get)} (AUROC {max(auc.values()):.3f})"
+    return out
 
 def _mean_curve(hs, key):
     n = min(len(h['epochs']) for h in hs)
