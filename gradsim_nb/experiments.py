@@ -85,8 +85,9 @@ def _last5_mean(h, key):
     return statistics.mean(vals) if vals else float('nan')
 
 def ranking_rows(results):
-    "Rows of (label, AUROC, flipped among top 10, flipped among bottom 10), each over the last 5 epochs, mean over seeds"
-    return [[label] + [f"{statistics.mean(_last5_mean(h, k) for h in hs):.{3 if k == 'auroc' else 2}f}" for k in ('auroc', 'top10_flipped', 'bottom10_flipped')]
+    "Rows of (label, AUROC, flipped among top 10, among bottom 10, weight share on flipped), over the last 5 epochs, mean over seeds"
+    keys = ('auroc', 'top10_flipped', 'bottom10_flipped', 'flipped_weight')
+    return [[label] + [f"{statistics.mean(_last5_mean(h, k) for h in hs):.{2 if k.endswith('10_flipped') else 3}f}" for k in keys]
             for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]]
 
 def paired(results, a, b):
