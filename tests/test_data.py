@@ -79,3 +79,17 @@ def test_noise_is_independent_of_batch_order_and_subset():
     assert 0.35 < flipped[first_batches].float().mean() < 0.45
     nd = D.NoisyData(y.view(-1, 1, 1, 1).to(torch.uint8), D.add_label_noise(y, 0.4, seed=0), y, y[:10], y[:10])
     assert 0.35 < nd.subset(2000).noise < 0.45
+
+
+def test_class_major_positions():
+    y = torch.tensor([2, 0, 2, 1, 0])
+    pos = D.class_major_positions(y)
+    assert pos.tolist() == [3, 0, 4, 2, 1]
+    assert torch.equal(torch.empty_like(y).scatter_(0, pos, y), y.sort(stable=True).values)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason='needs the offline CIFAR-10 copy and CIFAR-10N labels in ../shared/data')
+def test_cifar10n_labels_line_up_with_the_images():
+    nd = D.cifar10n('worse', data=SHARED)          # raises unless CIFAR-10N's clean labels match the copy's, position by position
+    assert abs(nd.noise - 0.402) < 0.001 and abs(D.cifar10n('aggre', data=SHARED).noise - 0.090) < 0.001
+    with pytest.raises(ValueError, match='label_set'): D.cifar10n('best', data=SHARED)
