@@ -93,16 +93,16 @@ def load_cifar10(data=None, cache=None):
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; decoded once, then read from the cache"
     data = data or os.environ.get('GRADSIM_DATA')
     cdir = cache_dir(cache)
-    f = cdir / 'cifar10.pt'
+    src = _source(data) if data else None
+    if data and src is None:
+        raise ValueError(f"data: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
+                         "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
+    f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"   # one cache per kind of source: never another copy's data
     if f in _LOADED: return _LOADED[f]
     if f.exists() and (d := _read_cache(f)) is not None:
         _LOADED[f] = d
         return d
     tried = [f"no cache at {f}"]
-    src = _source(data) if data else None
-    if data and src is None:
-        raise ValueError(f"data: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
-                         "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
     if src:
         d = decode_image_folder(src[1]) if src[0] == 'imagefolder' else load_torchvision(src[1], download=False)
     else:
@@ -115,8 +115,8 @@ def load_cifar10(data=None, cache=None):
                 "GRADSIM_DATA=/path/to/cifar10-jpeg.tar.gz (ImageFolder layout) or a folder with cifar-10-batches-py") from None
     if not _valid(d): raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10")
     cdir.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix('.tmp')
-    torch.save(d, tmp); tmp.replace(f)   # atomic: an interrupted write never leaves a half cache
+    tmp = f.with_suffix(f'.{os.getpid()}.tmp')
+    torch.save(d, tmp); tmp.replace(f)   # atomic, and per process: an interrupted or concurrent write never leaves a half cache
     return d
 
 # %% ../nbs/04_data.ipynb #59a31b80
@@ -145,8 +145,8 @@ def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
 # %% ../nbs/04_data.ipynb #b1ef90a7
 @dataclass
 class NoisyData:
-    "Training images with noisy and true labels, and the clean test set"
-    x: torch.Tensor; y: torch.Tensor; true: torch.Tensor; x_test: torch.Tensor; y_test: torch.Tensor
+    "Training images with noisy and true labels, and the clean test set; `order` says how the training images are sorted"
+    x: torch.Tensor; y: torch.Tensor; true: torch.Tensor; x_test: torch.Tensor; y_test: torch.Tensor; order: str = ''
 
     @property
     def noise(self): return (self.y != self.true).sum().item() / len(self.y)
@@ -155,13 +155,13 @@ class NoisyData:
         "A random subset (for quick runs): n_train training and n_test test examples"
         g = rng('subset', seed)
         i, j = torch.randperm(len(self.y), generator=g)[:n_train], torch.randperm(len(self.y_test), generator=g)[:n_test]
-        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j])
+        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], self.order)
 
 def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, verbose=True):
     "CIFAR-10 with `rate` label noise of `kind`, the noise drawn from `seed`"
     d = load_cifar10(data, cache)
     (x, y), (xt, yt) = d['train'], d['test']
-    nd = NoisyData(x, add_label_noise(y, rate, kind, seed=seed), y, xt, yt)
+    nd = NoisyData(x, add_label_noise(y, rate, kind, seed=seed), y, xt, yt, d['order'])
     if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
@@ -193,7 +193,7 @@ def cifar10n(label_set='worse', data=None, cache=None, labels=None):
         clean, noisy = torch.empty_like(clean).scatter_(0, pos, clean), torch.empty_like(noisy).scatter_(0, pos, noisy)
     if not torch.equal(clean, y):
         raise ValueError(f"labels: CIFAR-10N's clean labels in {f} do not match this CIFAR-10 copy's labels ({d['order']} order)")
-    return NoisyData(x, noisy, y, xt, yt)
+    return NoisyData(x, noisy, y, xt, yt, d['order'])
 
 # %% ../nbs/04_data.ipynb #3c117a86
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)

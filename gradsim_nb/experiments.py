@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
            'print_table', 'ranking_rows', 'paired', 'verdict', 'plot_experiment', 'ranked_grid', 'summary_markdown',
-           'pending', 'sweep']
+           'pending', 'shard_of', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #4c68dac4
 import argparse, os, statistics, sys, time
@@ -92,7 +92,8 @@ def ranking_rows(results):
 
 def paired(results, a, b):
     "Last-5 accuracy of `a` minus that of `b`, seed by seed (the seeds both have)"
-    return [x['last5'] - y['last5'] for x, y in zip(results[a], results[b])]
+    yb = {h['config']['seed']: h['last5'] for h in results[b]}
+    return [h['last5'] - yb[h['config']['seed']] for h in results[a] if h['config']['seed'] in yb]
 
 def verdict(results):
     "Which configuration gave the best last-5 accuracy and which the best ranking (AUROC, last 5 epochs), over seeds"
@@ -173,6 +174,11 @@ def pending(names, out=RESULTS, seeds=None):
                 if f not in seen and not (Path(out) / f).exists(): seen.add(f); todo.append((cfg, s))
     return sorted(todo, key=lambda cs: cs[1])
 
+def shard_of(name, n):
+    "The shard (of n) that runs the run file `name`: a stable hash, the same in every process"
+    import hashlib
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
+
 def sweep(argv=None):
     "Entry point of `gradsim-sweep`"
     p = argparse.ArgumentParser(prog='gradsim-sweep', description="Run the thesis's experiments, resumably")
@@ -196,7 +202,7 @@ def sweep(argv=None):
         f.write_text('# Results\n\nWritten by `gradsim-sweep --summary` from the runs in `results/runs/`; ' 
                      "thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + summary_markdown(args.out))
         return print(f'wrote {f}')
-    todo = pending(names, args.out, args.seeds)[i::n]
+    todo = [(c, s) for c, s in pending(names, args.out, args.seeds) if shard_of(run_name(c, s), n) == i]
     print(f'{len(todo)} runs to do in {args.out}' + (f' (shard {args.shard})' if n > 1 else ''))
     if args.list:
         for cfg, s in todo: print(' ', run_name(cfg, s))

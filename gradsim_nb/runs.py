@@ -28,8 +28,12 @@ def run_name(cfg, seed):
 def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
     path = Path(out) / run_name(cfg, seed)
-    if path.exists(): return load_history(path)
+    if path.exists():
+        try: return load_history(path)
+        except ValueError: log(f'{path.name}: unreadable, training it again')   # e.g. a file cut short by a full disk
     c = {**DEFAULTS, **cfg}
+    if c['rule'].startswith('twostage_') and c['epochs'] % 2:
+        raise ValueError(f"epochs: a two-stage run splits its epochs in two equal stages; expected an even number, got {c['epochs']}")
     d = noisy_cifar10(c['noise'], c['kind'], seed, data, cache, verbose=False)
     if c['subset']: d = d.subset(*c['subset'])
     log(f"{path.name}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
@@ -80,6 +84,9 @@ def main(argv=None):
     if bad: raise SystemExit(f"gradsim-main: error: --rules: unknown {', '.join(bad)}; choose from {', '.join(RULES)}")
     if not 0 <= args.noise < 1: raise SystemExit(f"gradsim-main: error: --noise must be in [0, 1), got {args.noise}")
     subset = _ints(args.subset, '--subset') if args.subset else None
+    if subset and (len(subset) != 2 or min(subset) < 1):
+        raise SystemExit(f"gradsim-main: error: --subset: expected N_TRAIN,N_TEST, two positive integers, got {args.subset!r}")
+    if args.epochs < 1: raise SystemExit(f"gradsim-main: error: --epochs must be at least 1, got {args.epochs}")
     cfgs = {r: dict(rule=r, noise=args.noise, kind=args.kind, epochs=args.epochs, layers=args.layers, a=args.a, k=args.k, subset=subset)
             for r in rules}
     res, t0 = {r: [] for r in rules}, time.time()

@@ -42,15 +42,15 @@ def choose_layers(model, layers):
     return check_layers(model, layers)
 
 # %% ../nbs/05_train.ipynb #6f755a9e
-def ranking_stats(scores, flipped, n=10):
-    "Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, share of weight on flipped"
-    n = min(n, len(scores))
+def ranking_stats(scores, flipped, n=10, weights=None):
+    "Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, share of `weights` (default: scores) on flipped"
+    n, weights = min(n, len(scores)), scores if weights is None else weights
     s_c, s_f = scores[~flipped], scores[flipped]
     auroc = ((s_c[:, None] > s_f[None]).float().mean() + 0.5 * (s_c[:, None] == s_f[None]).float().mean()).item() \
         if len(s_c) and len(s_f) else math.nan
     return {'top10_flipped': flipped[scores.topk(n).indices].sum().item(),
             'bottom10_flipped': flipped[(-scores).topk(n).indices].sum().item(),
-            'auroc': auroc, 'flipped_weight': (scores[flipped].sum() / scores.sum()).item()}
+            'auroc': auroc, 'flipped_weight': (weights[flipped].sum() / weights.sum()).item()}
 
 # %% ../nbs/05_train.ipynb #bf2227ff
 @torch.inference_mode()
@@ -84,6 +84,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
           q=0.2, drop='bottom', model=None, device=None, progress=True):
     "Train `model` (default LeNet5) on `data` with a weighting `rule`; returns the history (config and per-epoch records)"
     if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
+    if epochs < 1: raise ValueError(f"epochs: expected at least 1, got {epochs}")
     dev = torch.device(device) if device else default_device()
     torch.manual_seed(seed)
     model = (model or LeNet5()).to(dev)
@@ -95,7 +96,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     if rule in ('gradsim', 'within_class', 'rank_drop'):
         gs = GradSim(model, choose_layers(model, layers), a, k, weight_fn=_weigher(rule, a, k, q, drop, state))
     config = dict(rule=rule, epochs=epochs, bs=bs, lr=lr, gamma=gamma, seed=seed, layers=layers if isinstance(layers, str) else 'custom',
-                  a=a, k=k, q=q, drop=drop, n_train=len(y), n_test=len(yt), noise=data.noise, device=str(dev),
+                  a=a, k=k, q=q, drop=drop, n_train=len(y), n_test=len(yt), noise=data.noise, order=data.order, device=str(dev),
                   threads=torch.get_num_threads())   # float sums, so a run's exact numbers, depend on the thread count
     hist = {'config': config, 'epochs': []}
     steps = math.ceil(len(y) / bs)
@@ -109,8 +110,8 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
                 losses = F.cross_entropy(model(to_float(x[idx])), yb, reduction='none')
                 if rule == 'vanilla': losses.mean().backward()
                 elif gs is not None:
-                    gs.backward(losses, yb)
-                    stats.append(ranking_stats(state['scores'], yb != true[idx]))
+                    w = gs.backward(losses, yb)   # for rank_drop, w differs from the ranking scores
+                    stats.append(ranking_stats(state['scores'], yb != true[idx], weights=w))
                 else: (_control_weights(rule, yb, true[idx], gen) * losses).sum().backward()
                 opt.step(); opt.zero_grad(set_to_none=True)
                 losses_sum += losses.detach().sum()
@@ -141,7 +142,7 @@ def last5(hist):
 def save_history(hist, path):
     "Write `hist` to `path` as JSON, atomically"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix('.tmp')
+    tmp = path.with_suffix(f'.{os.getpid()}.tmp')
     tmp.write_text(json.dumps(hist, indent=1)); tmp.replace(path)
 
 def load_history(path):
@@ -165,7 +166,7 @@ def two_stage(data: NoisyData, mode='finetune', epochs=30, seed=0, device=None, 
     model = LeNet5().to(dev)                          # the same initialisation train() would make for this seed
     h1 = train(data, 'vanilla', epochs, seed=seed, model=model, device=dev, progress=progress, **kw)
     keep = (predict(model, data.x.to(dev)) == data.y.to(dev)).cpu()
-    kept = NoisyData(data.x[keep], data.y[keep], data.true[keep], data.x_test, data.y_test)
+    kept = NoisyData(data.x[keep], data.y[keep], data.true[keep], data.x_test, data.y_test, data.order)
     h2 = train(kept, 'vanilla', epochs, seed=seed + 1000, model=model if mode == 'finetune' else None, device=dev, progress=progress, **kw)
     eps = h1['epochs'] + [{**e, 'epoch': e['epoch'] + epochs} for e in h2['epochs']]
     hist = {'config': {**h1['config'], 'rule': f'twostage_{mode}', 'epochs': 2 * epochs, 'kept': int(keep.sum()),

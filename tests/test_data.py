@@ -46,7 +46,7 @@ def test_nothing_found_lists_what_was_tried(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not SHARED.exists(), reason='needs the offline CIFAR-10 copy in ../shared/data')
 def test_real_data_and_corrupt_cache_is_rebuilt(tmp_path):
-    (tmp_path / 'cifar10.pt').write_bytes(b'not a cache')
+    (tmp_path / 'cifar10-imagefolder.pt').write_bytes(b'not a cache')
     with pytest.warns(UserWarning, match='corrupt'): d = D.load_cifar10(SHARED, cache=tmp_path)
     assert d['train'][0].shape == (50000, 3, 32, 32) and d['test'][1].bincount().tolist() == [1000] * 10
     with warnings.catch_warnings():

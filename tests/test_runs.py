@@ -52,3 +52,32 @@ def test_every_experiment_names_valid_rules():
     from gradsim_nb.train import RULES
     for exp in EXPERIMENTS.values():
         for cfg in exp['runs'].values(): assert cfg['rule'] in RULES or cfg['rule'].startswith('twostage_')
+
+
+def test_shards_split_by_name_whenever_they_start(tmp_path):
+    from gradsim_nb.experiments import shard_of
+    names = [runs.run_name(c, s) for c, s in pending(['fig4_topk', 'fig3_anneal'], tmp_path)]
+    parts = [{n for n in names if shard_of(n, 3) == i} for i in range(3)]
+    assert set().union(*parts) == set(names) and sum(map(len, parts)) == len(names)   # a partition
+    assert all(shard_of(n, 3) == shard_of(n, 3) for n in names[:5])                  # stable
+
+
+def test_paired_matches_seeds_not_positions():
+    from gradsim_nb.experiments import paired
+    h = lambda seed, acc: {'config': {'seed': seed}, 'last5': acc}
+    res = {'a': [h(0, 50.), h(2, 52.)], 'b': [h(0, 49.), h(1, 40.), h(2, 50.)]}
+    assert paired(res, 'a', 'b') == [1., 2.]
+
+
+def test_unreadable_run_is_trained_again_and_odd_two_stage_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    cfg = dict(rule='vanilla', epochs=1)
+    (tmp_path / runs.run_name(cfg, 0)).write_text('{"config": ')
+    assert runs.get_run(cfg, 0, tmp_path, progress=False, log=lambda *_: None)['epochs']
+    with pytest.raises(ValueError, match='even number'): runs.get_run(dict(rule='twostage_scratch', epochs=5), 0, tmp_path)
+
+
+@pytest.mark.parametrize('argv, msg', [(['--subset', '2000'], '--subset: expected N_TRAIN,N_TEST'), (['--epochs', '0'], '--epochs must be at least 1')])
+def test_main_more_bad_arguments(argv, msg):
+    with pytest.raises(SystemExit) as e: runs.main(argv)
+    assert msg in str(e.value)
