@@ -212,7 +212,7 @@ def sweep(argv=None):
     try:
         for cfg, s in bar:
             bar.set_postfix_str(run_name(cfg, s))
-            get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=lambda *_: None)
+            get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
     except KeyboardInterrupt:
         print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
         sys.exit(130)
