@@ -17,6 +17,9 @@ from .train import top5
 
 # %% ../nbs/07_experiments.ipynb #78c328a4
 G = dict(rule='gradsim')
+_RELABEL_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': G, 'gradsim + relabel': dict(G, relabel={})}
+_SETTINGS = {'clean': dict(noise=0.0), '20%': dict(noise=0.2), '40%': dict(noise=0.4), '60%': dict(noise=0.6),
+             'CIFAR-10N worse': dict(kind='cifar10n-worse')}
 EXPERIMENTS = {
     'table1': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': G}),
     'table2': dict(seeds=5, runs={'vanilla (30 epochs)': dict(rule='vanilla'),
@@ -34,6 +37,11 @@ EXPERIMENTS = {
                                          'drop top 40%': dict(rule='rank_drop', q=0.4, drop='top')}),
     'fig7_within': dict(seeds=3, runs={'top-k (k = 4)': G, 'within-class': dict(rule='within_class', k=None)}),
     'clean': dict(seeds=3, runs={'vanilla': dict(rule='vanilla', noise=0.0), 'gradsim': dict(G, noise=0.0)}),
+    # beyond the thesis: relabelling with hypothetical-label gradients (notebooks 20 and 21)
+    'relabel_knobs': dict(seeds=1, runs={'gradsim': G} | {f'relabel, margin {m:g}, patience {p}': dict(G, relabel=dict(margin=m, patience=p))
+                                                          for m in (1.5, 2.0, 3.0) for p in (2, 3)}),
+    'relabel': dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **noise) for where, noise in _SETTINGS.items()
+                                   for label, cfg in _RELABEL_RUNS.items() if not (label == 'oracle' and where == 'clean')}),
 }
 
 # %% ../nbs/07_experiments.ipynb #7c9c9c6a

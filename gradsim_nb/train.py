@@ -14,6 +14,7 @@ from .pergrad import check_layers
 from .weights import (gradsim_weights, rank_drop_weights, vanilla_weights, oracle_weights,
                                 rectified_gaussian_weights, uniform_random_weights)
 from .gradsim import GradSim
+from .relabel import Relabeller
 from .data import NoisyData, to_float, batch_indices, rng
 
 # %% ../nbs/05_train.ipynb #e7d35e36
@@ -81,8 +82,8 @@ def default_device():
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.85, seed=0, layers='last', a=4.0, k=4,
-          q=0.2, drop='bottom', model=None, device=None, progress=True):
-    "Train `model` (default LeNet5) on `data` with a weighting `rule`; returns the history (config and per-epoch records)"
+          q=0.2, drop='bottom', relabel=None, model=None, device=None, progress=True):
+    "Train `model` (default LeNet5) on `data` with a weighting `rule`, optionally relabelling (`relabel=dict(margin=, patience=)`); returns the history"
     if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
     if epochs < 1: raise ValueError(f"epochs: expected at least 1, got {epochs}")
     dev = torch.device(device) if device else default_device()
@@ -92,11 +93,14 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     opt = torch.optim.Adam(model.parameters(), lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     x, y, true, xt, yt = (t.to(dev) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
-    state, gs = {}, None
+    if relabel is not None and (not isinstance(relabel, dict) or set(relabel) - {'margin', 'patience'}):
+        raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=2.0, patience=3), got {relabel!r}")
+    state, gs, rl = {}, None, None
+    if relabel is not None: rl = Relabeller(y, choose_layers(model, 'last')[0], a=a, k=k, **relabel)   # notebook 20
     if rule in ('gradsim', 'within_class', 'rank_drop'):
         gs = GradSim(model, choose_layers(model, layers), a, k, weight_fn=_weigher(rule, a, k, q, drop, state))
     config = dict(rule=rule, epochs=epochs, bs=bs, lr=lr, gamma=gamma, seed=seed, layers=layers if isinstance(layers, str) else 'custom',
-                  a=a, k=k, q=q, drop=drop, n_train=len(y), n_test=len(yt), noise=data.noise, order=data.order, device=str(dev),
+                  a=a, k=k, q=q, drop=drop, relabel=rl and {'margin': rl.margin, 'patience': rl.patience}, n_train=len(y), n_test=len(yt), noise=data.noise, order=data.order, device=str(dev),
                   threads=torch.get_num_threads())   # float sums, so a run's exact numbers, depend on the thread count
     hist = {'config': config, 'epochs': []}
     steps = math.ceil(len(y) / bs)
@@ -106,13 +110,15 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
             t0, stats, losses_sum = time.perf_counter(), [], 0.
             for idx in batch_indices(len(y), bs, gen):
                 idx = idx.to(dev)
-                yb = y[idx]
-                losses = F.cross_entropy(model(to_float(x[idx])), yb, reduction='none')
+                yb = (rl.labels if rl else y)[idx]
+                logits = model(to_float(x[idx]))
+                losses = F.cross_entropy(logits, yb, reduction='none')
                 if rule == 'vanilla': losses.mean().backward()
                 elif gs is not None:
                     w = gs.backward(losses, yb)   # for rank_drop, w differs from the ranking scores
                     stats.append(ranking_stats(state['scores'], yb != true[idx], weights=w))
                 else: (_control_weights(rule, yb, true[idx], gen) * losses).sum().backward()
+                if rl: rl.step(idx, logits, epoch)   # a new label counts from the example's next visit
                 opt.step(); opt.zero_grad(set_to_none=True)
                 losses_sum += losses.detach().sum()
                 bar.update()
@@ -120,11 +126,14 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
             rec = {'epoch': epoch, 'train_loss': losses_sum.item() / len(y), 'test_acc': accuracy(model, xt, yt),
                    'seconds': time.perf_counter() - t0}
             rec |= {key: sum(s[key] for s in stats) / len(stats) for key in stats[0]} if stats else {}
+            rec |= rl.stats(true) if rl else {}
             hist['epochs'].append(rec)
             bar.set_postfix(epoch=epoch, test_acc=f"{rec['test_acc']:.2f}")
     finally:
         bar.close()
         if gs is not None: gs.remove()
+        if rl: rl.remove()
+    if rl: hist['relabels'] = rl.log().tolist()   # (epoch, index, old, new) for every change
     hist['last5'] = last5(hist)
     return hist
 
