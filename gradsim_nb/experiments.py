@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
            'print_table', 'ranking_rows', 'paired', 'verdict', 'plot_experiment', 'ranked_grid', 'summary_markdown',
-           'pending', 'shard_of', 'sweep']
+           'pending', 'shard_of', 'ray_runs', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #4c68dac4
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
-from .runs import get_run, run_name, fmt, summarise
+from .runs import get_run, train_run, run_name, fmt, summarise
+from .train import save_history
 from .train import top5
 
 # %% ../nbs/07_experiments.ipynb #78c328a4
@@ -171,13 +172,14 @@ def summary_markdown(out=RESULTS):
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/07_experiments.ipynb #07cbb995
-def pending(names, out=RESULTS, seeds=None):
+def pending(names, out=RESULTS, seeds=None, quick=False):
     "Unique (cfg, seed) runs of experiments `names` not yet in `out`, seed-major so every configuration gets its first seeds early"
     todo, seen = [], set()
     for name in names:
         exp = EXPERIMENTS[name]
         for s in range(seeds if seeds is not None else exp['seeds']):
             for cfg in exp['runs'].values():
+                cfg = quick_cfg(cfg) if quick else cfg
                 f = run_name(cfg, s)
                 if f not in seen and not (Path(out) / f).exists(): seen.add(f); todo.append((cfg, s))
     return sorted(todo, key=lambda cs: cs[1])
@@ -186,6 +188,26 @@ def shard_of(name, n):
     "The shard (of n) that runs the run file `name`: a stable hash, the same in every process"
     import hashlib
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
+
+def ray_runs(todo, out, address, data=None, cache=None, threads=1):
+    "Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back and yield its file name"
+    try: import ray
+    except ImportError: raise SystemExit('gradsim-sweep: error: --ray needs Ray: pip install -e ".[ray]" (or pip install ray)') from None
+    env = {k: os.environ[k] for k in ('GRADSIM_DATA', 'GRADSIM_CACHE', 'GRADSIM_CIFAR10N') if k in os.environ}
+    ray.init(address=None if address == 'local' else address, runtime_env={'env_vars': env}, log_to_driver=False)
+
+    @ray.remote(num_cpus=1)
+    def one(cfg, seed):
+        torch.set_num_threads(threads)
+        return train_run(cfg, seed, data, cache, progress=False, log=lambda *_: None)
+    try:
+        refs = {one.remote(c, s): (c, s) for c, s in todo}
+        while refs:
+            [done], _ = ray.wait(list(refs))
+            c, s = refs.pop(done)
+            save_history(ray.get(done), Path(out) / run_name(c, s))
+            yield run_name(c, s)
+    finally: ray.shutdown()
 
 def sweep(argv=None):
     "Entry point of `gradsim-sweep`"
@@ -197,11 +219,14 @@ def sweep(argv=None):
     p.add_argument('--cache'); p.add_argument('--list', action='store_true', help='only list the missing runs')
     p.add_argument('--summary', action='store_true', help='only write results/SUMMARY.md from the finished runs')
     p.add_argument('--shard', default='0/1', help='I/N: do every N-th missing run starting at I, to run N processes side by side')
-    p.add_argument('--threads', type=int, help='torch threads for this process (e.g. 1 per process when running shards)')
+    p.add_argument('--threads', type=int, help='torch threads per run (e.g. 1 per process when running shards or Ray tasks)')
+    p.add_argument('--quick', action='store_true', help='tiny runs (2 epochs on a subset), named apart from full runs')
+    p.add_argument('--ray', metavar='ADDRESS', help="run on a Ray cluster: 'auto', 'ray://head:10001', or 'local' to start one here")
     args = p.parse_args(argv)
     try: i, n = map(int, args.shard.split('/')); assert 0 <= i < n
     except (ValueError, AssertionError): raise SystemExit(f"gradsim-sweep: error: --shard: expected I/N with 0 <= I < N, got {args.shard!r}")
-    if args.threads: import torch; torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1: raise SystemExit(f"gradsim-sweep: error: --threads must be at least 1, got {args.threads}")
+    if args.threads: torch.set_num_threads(args.threads)
     names = list(EXPERIMENTS) if args.names == ['all'] else args.names
     bad = [n for n in names if n not in EXPERIMENTS]
     if bad: raise SystemExit(f"gradsim-sweep: error: unknown experiment {', '.join(bad)}; choose from all, {', '.join(EXPERIMENTS)}")
@@ -210,17 +235,22 @@ def sweep(argv=None):
         f.write_text('# Results\n\nWritten by `gradsim-sweep --summary` from the runs in `results/runs/`; ' 
                      "thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + summary_markdown(args.out))
         return print(f'wrote {f}')
-    todo = [(c, s) for c, s in pending(names, args.out, args.seeds) if shard_of(run_name(c, s), n) == i]
+    todo = [(c, s) for c, s in pending(names, args.out, args.seeds, args.quick) if shard_of(run_name(c, s), n) == i]
     print(f'{len(todo)} runs to do in {args.out}' + (f' (shard {args.shard})' if n > 1 else ''))
     if args.list:
         for cfg, s in todo: print(' ', run_name(cfg, s))
         return
     from tqdm.auto import tqdm
-    bar = tqdm(todo, unit='run', desc='sweep')
+    bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else ''))
     try:
-        for cfg, s in bar:
+        if args.ray:
+            for name in ray_runs(todo, args.out, args.ray, args.data, args.cache, args.threads or 1):
+                bar.update(); bar.set_postfix_str(name)
+        for cfg, s in ([] if args.ray else todo):
             bar.set_postfix_str(run_name(cfg, s))
             get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
+            bar.update()
     except KeyboardInterrupt:
         print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
         sys.exit(130)
+    finally: bar.close()

@@ -1,0 +1,43 @@
+"The sweep gives the same numbers however it is run: one process, a shard, or Ray tasks (same seed, same thread count)"
+import json, os
+from pathlib import Path
+import pytest, torch
+from gradsim_nb.experiments import sweep
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
+needs_data = pytest.mark.skipif(not (os.environ.get('GRADSIM_DATA') or SHARED.exists()), reason='needs CIFAR-10 (GRADSIM_DATA or ../shared)')
+
+
+def epochs(folder):
+    "Every run's per-epoch records without the wall times"
+    return {f.name: [{k: v for k, v in e.items() if k != 'seconds'} for e in json.loads(f.read_text())['epochs']]
+            for f in sorted(Path(folder).glob('*.json'))}
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    monkeypatch.setenv('GRADSIM_DATA', os.environ.get('GRADSIM_DATA', str(SHARED)))
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def quick(out, *extra):
+    sweep(['table1', '--quick', '--seeds', '1', '--threads', '1', '--out', str(out), *extra])
+
+
+@needs_data
+def test_shards_give_the_numbers_of_one_process(tmp_path, one_thread):
+    quick(tmp_path / 'plain')
+    for i in range(2): quick(tmp_path / 'sharded', '--shard', f'{i}/2')
+    plain = epochs(tmp_path / 'plain')
+    assert len(plain) == 3 and epochs(tmp_path / 'sharded') == plain
+
+
+@needs_data
+def test_ray_gives_the_numbers_of_one_process(tmp_path, one_thread):
+    pytest.importorskip('ray')
+    quick(tmp_path / 'plain')
+    quick(tmp_path / 'ray', '--ray', 'local')
+    plain = epochs(tmp_path / 'plain')
+    assert len(plain) == 3 and epochs(tmp_path / 'ray') == plain
