@@ -43,6 +43,13 @@ EXPERIMENTS = {
                                                           for m in (1.5, 2.0, 3.0) for p in (2, 3)}),
     'relabel': dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **noise) for where, noise in _SETTINGS.items()
                                    for label, cfg in _RELABEL_RUNS.items() if not (label == 'oracle' and where == 'clean')}),
+    # beyond the thesis: real human noise, other noise types, robust losses (notebooks 23-25)
+    'cifar10n': dict(seeds=3, runs={f'{rule} @ {s}': dict(rule=rule, kind=f'cifar10n-{s}') for s in ('aggre', 'random1', 'worse')
+                                    for rule in ('vanilla', 'gradsim', 'rectified_gaussian', 'uniform_random')}),
+    'noise_types': dict(seeds=3, runs={f'{rule} @ {kind}': dict(rule=rule, kind=kind) for kind in ('symmetric', 'pair', 'ren')
+                                       for rule in ('vanilla', 'oracle', 'gradsim')}),
+    'losses': dict(seeds=3, runs={f'{rule} + {loss}': dict(rule=rule, loss=loss) for loss in ('ce', 'gce', 'sce', 'bootstrap', 'smooth')
+                                  for rule in ('vanilla', 'gradsim', 'rectified_gaussian')}),
 }
 
 # %% ../nbs/07_experiments.ipynb #7c9c9c6a

@@ -12,9 +12,10 @@ import torch
 from .data import noisy_cifar10, cifar10n, NOISE_KINDS, CIFAR10N_SETS
 from .relabel import Relabeller
 from .train import train, two_stage, save_history, load_history, RULES
+from .losses import LOSSES
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
-DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', relabel=None, subset=None)
+DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', relabel=None, loss='ce', subset=None)
 KINDS = NOISE_KINDS + tuple(f'cifar10n-{s}' for s in CIFAR10N_SETS)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop')}
 
@@ -27,6 +28,7 @@ def run_name(cfg, seed):
     parts = [c['rule'], noise, f"e{c['epochs']}"]
     parts += [f"{key}{c[key] if isinstance(c[key], str) or c[key] is None else format(c[key], 'g')}" for key in _READS.get(c['rule'], ())]
     if c['relabel'] is not None: parts.append('relabel{margin:g}-{patience}'.format(**_RELABEL | c['relabel']))
+    if c['loss'] != 'ce': parts.append(f"loss{c['loss']}")
     if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
     return '_'.join(parts) + f'_seed{seed}.json'
 
@@ -43,7 +45,7 @@ def train_run(cfg, seed, data=None, cache=None, progress=True, log=print):
     log(f"{run_name(cfg, seed)}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
     if c['rule'].startswith('twostage_'): return two_stage(d, c['rule'][9:], c['epochs'] // 2, seed, progress=progress)
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
-                 relabel=c['relabel'], progress=progress)
+                 relabel=c['relabel'], loss=c['loss'], progress=progress)
 
 def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
@@ -78,6 +80,7 @@ def _parser():
     p.add_argument('--a', type=float, default=4.0, help='annealing scale')
     p.add_argument('--k', type=int, default=4, help='top-k')
     p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 2,3 (notebook 20)')
+    p.add_argument('--loss', default='ce', choices=list(LOSSES), help='per-example loss (notebook 22): cross-entropy or a robust one')
     p.add_argument('--layers', default='last', choices=['last', 'last2', 'all'])
     p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
     p.add_argument('--cache', help='folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)')
@@ -109,7 +112,7 @@ def main(argv=None):
     relabel = _relabel(args.relabel) if args.relabel else None
     if args.epochs < 1: raise SystemExit(f"gradsim-main: error: --epochs must be at least 1, got {args.epochs}")
     cfgs = {r: dict(rule=r, noise=args.noise, kind=args.kind, epochs=args.epochs, layers=args.layers, a=args.a, k=args.k, subset=subset,
-                 relabel=relabel)
+                 relabel=relabel, loss=args.loss)
             for r in rules}
     res, t0 = {r: [] for r in rules}, time.time()
     try:

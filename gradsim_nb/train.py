@@ -15,6 +15,7 @@ from .weights import (gradsim_weights, rank_drop_weights, vanilla_weights, oracl
                                 rectified_gaussian_weights, uniform_random_weights)
 from .gradsim import GradSim
 from .relabel import Relabeller
+from .losses import LOSSES
 from .data import NoisyData, to_float, batch_indices, rng
 
 # %% ../nbs/05_train.ipynb #e7d35e36
@@ -82,8 +83,8 @@ def default_device():
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.85, seed=0, layers='last', a=4.0, k=4,
-          q=0.2, drop='bottom', relabel=None, model=None, device=None, progress=True):
-    "Train `model` (default LeNet5) on `data` with a weighting `rule`, optionally relabelling (`relabel=dict(margin=, patience=)`); returns the history"
+          q=0.2, drop='bottom', relabel=None, loss='ce', model=None, device=None, progress=True):
+    "Train `model` (default LeNet5) on `data` with a weighting `rule`, optionally relabelling (`relabel=dict(margin=, patience=)`) or with a robust `loss`; returns the history"
     if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
     if epochs < 1: raise ValueError(f"epochs: expected at least 1, got {epochs}")
     dev = torch.device(device) if device else default_device()
@@ -93,6 +94,8 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     opt = torch.optim.Adam(model.parameters(), lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     x, y, true, xt, yt = (t.to(dev) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
+    if loss not in LOSSES: raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)} (notebook 22)")
+    if relabel is not None and loss != 'ce': raise ValueError("relabel: the hypothetical-label scores assume cross-entropy; use loss='ce'")
     if relabel is not None and (not isinstance(relabel, dict) or set(relabel) - {'margin', 'patience'}):
         raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=2.0, patience=3), got {relabel!r}")
     state, gs, rl = {}, None, None
@@ -100,7 +103,8 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     if rule in ('gradsim', 'within_class', 'rank_drop'):
         gs = GradSim(model, choose_layers(model, layers), a, k, weight_fn=_weigher(rule, a, k, q, drop, state))
     config = dict(rule=rule, epochs=epochs, bs=bs, lr=lr, gamma=gamma, seed=seed, layers=layers if isinstance(layers, str) else 'custom',
-                  a=a, k=k, q=q, drop=drop, relabel=rl and {'margin': rl.margin, 'patience': rl.patience}, n_train=len(y), n_test=len(yt), noise=data.noise, order=data.order, device=str(dev),
+                  a=a, k=k, q=q, drop=drop, relabel=rl and {'margin': rl.margin, 'patience': rl.patience}, loss=loss,
+                  n_train=len(y), n_test=len(yt), noise=data.noise, order=data.order, device=str(dev),
                   threads=torch.get_num_threads())   # float sums, so a run's exact numbers, depend on the thread count
     hist = {'config': config, 'epochs': []}
     steps = math.ceil(len(y) / bs)
@@ -112,7 +116,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
                 idx = idx.to(dev)
                 yb = (rl.labels if rl else y)[idx]
                 logits = model(to_float(x[idx]))
-                losses = F.cross_entropy(logits, yb, reduction='none')
+                losses = LOSSES[loss](logits, yb)
                 if rule == 'vanilla': losses.mean().backward()
                 elif gs is not None:
                     w = gs.backward(losses, yb)   # for rank_drop, w differs from the ranking scores

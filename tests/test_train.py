@@ -40,3 +40,18 @@ def test_history_round_trip(tmp_path):
 def test_bad_rule_and_layers():
     with pytest.raises(ValueError, match='rule: unknown'): train(toy(), 'mean')
     with pytest.raises(ValueError, match='layers: expected one of'): train(toy(), 'gradsim', layers='first')
+
+
+@pytest.mark.parametrize('loss', ['gce', 'sce', 'bootstrap', 'smooth'])
+def test_robust_losses_train_with_any_rule(loss):
+    d = toy()
+    for rule in ('vanilla', 'gradsim'):
+        h = train(d, rule, epochs=1, bs=32, loss=loss, progress=False)
+        assert h['config']['loss'] == loss and h['epochs'][0]['train_loss'] > 0
+    ce = train(d, 'vanilla', epochs=1, bs=32, progress=False)
+    assert h['epochs'][0]['train_loss'] != ce['epochs'][0]['train_loss']
+
+
+def test_bad_loss():
+    with pytest.raises(ValueError, match='loss: unknown'): train(toy(), 'vanilla', epochs=1, loss='mae', progress=False)
+    with pytest.raises(ValueError, match='cross-entropy'): train(toy(), 'gradsim', epochs=1, loss='gce', relabel={}, progress=False)
