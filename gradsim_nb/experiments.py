@@ -50,6 +50,8 @@ EXPERIMENTS = {
                                        for rule in ('vanilla', 'oracle', 'gradsim')}),
     'losses': dict(seeds=3, runs={f'{rule} + {loss}': dict(rule=rule, loss=loss) for loss in ('ce', 'gce', 'sce', 'bootstrap', 'smooth')
                                   for rule in ('vanilla', 'gradsim', 'rectified_gaussian')}),
+    'suspects': dict(seeds=3, runs={f'{name} @ {where}': dict(cfg, **noise) for where, noise in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))
+                                    for name, cfg in (('gradsim', dict(G, track=True)), ('cleanlab', dict(rule='cleanlab')))}),
 }
 
 # %% ../nbs/07_experiments.ipynb #7c9c9c6a

@@ -83,8 +83,8 @@ def default_device():
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.85, seed=0, layers='last', a=4.0, k=4,
-          q=0.2, drop='bottom', relabel=None, loss='ce', model=None, device=None, progress=True):
-    "Train `model` (default LeNet5) on `data` with a weighting `rule`, optionally relabelling (`relabel=dict(margin=, patience=)`) or with a robust `loss`; returns the history"
+          q=0.2, drop='bottom', relabel=None, loss='ce', track=False, model=None, device=None, progress=True):
+    "Train `model` (default LeNet5) on `data` with a weighting `rule`, optionally relabelling (`relabel=dict(margin=, patience=)`) or with a robust `loss`; `track` keeps each example's mean weight; returns the history"
     if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
     if epochs < 1: raise ValueError(f"epochs: expected at least 1, got {epochs}")
     dev = torch.device(device) if device else default_device()
@@ -95,10 +95,13 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     x, y, true, xt, yt = (t.to(dev) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
     if loss not in LOSSES: raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)} (notebook 22)")
+    if track and rule not in ('gradsim', 'within_class', 'rank_drop'):
+        raise ValueError(f"track: rule {rule!r} compares no gradients, so it has no per-example weights to keep; use rule='gradsim'")
     if relabel is not None and loss != 'ce': raise ValueError("relabel: the hypothetical-label scores assume cross-entropy; use loss='ce'")
     if relabel is not None and (not isinstance(relabel, dict) or set(relabel) - {'margin', 'patience'}):
         raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=2.0, patience=3), got {relabel!r}")
     state, gs, rl = {}, None, None
+    seen = torch.zeros(2, len(data.y), device=dev) if track else None   # per example: sum of m * weight, visits
     if relabel is not None: rl = Relabeller(y, choose_layers(model, 'last')[0], a=a, k=k, **relabel)   # notebook 20
     if rule in ('gradsim', 'within_class', 'rank_drop'):
         gs = GradSim(model, choose_layers(model, layers), a, k, weight_fn=_weigher(rule, a, k, q, drop, state))
@@ -121,6 +124,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
                 elif gs is not None:
                     w = gs.backward(losses, yb)   # for rank_drop, w differs from the ranking scores
                     stats.append(ranking_stats(state['scores'], yb != true[idx], weights=w))
+                    if track: seen[:, idx] += torch.stack([len(idx) * state['scores'], torch.ones_like(w)])
                 else: (_control_weights(rule, yb, true[idx], gen) * losses).sum().backward()
                 if rl: rl.step(idx, logits, epoch)   # a new label counts from the example's next visit
                 opt.step(); opt.zero_grad(set_to_none=True)
@@ -137,6 +141,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
         bar.close()
         if gs is not None: gs.remove()
         if rl: rl.remove()
+    if track and gs is not None: hist['example_weight'] = [round(v, 5) for v in (seen[0] / seen[1].clamp_min(1)).tolist()]   # notebook 26
     if rl: hist['relabels'] = rl.log().tolist()   # (epoch, index, old, new) for every change
     hist['last5'] = last5(hist)
     return hist
