@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['label_scores', 'Relabeller']
 
-# %% ../nbs/20_relabel.ipynb #b4a3a845
+# %% ../nbs/20_relabel.ipynb #0465d4bb
 import math, torch, torch.nn.functional as F
 from .weights import _check_ak
 
-# %% ../nbs/20_relabel.ipynb #d95c21da
+# %% ../nbs/20_relabel.ipynb #d4622dd4
 def label_scores(feats, probs, labels, a=4.0, k=4):
     "(m, C) scores: [i, c] = sum over the top-k j != i of exp(a cos(g_i(c), g_j)), g_i(c) = i's last-layer gradient under label c"
     _check_ak(a, k)
@@ -29,7 +29,7 @@ def label_scores(feats, probs, labels, a=4.0, k=4):
     s = torch.exp(a * cos).masked_fill(torch.eye(m, dtype=torch.bool, device=cos.device), 0)
     return s.topk(min(int(k or m), m - 1), dim=2).values.sum(2).T
 
-# %% ../nbs/20_relabel.ipynb #f381c50d
+# %% ../nbs/20_relabel.ipynb #14fc8dee
 class Relabeller:
     "Relabel an example once another label's gradient agrees `margin` times better than its own, `patience` visits running"
     def __init__(self, labels, layer, margin=2.0, patience=3, a=4.0, k=4):
@@ -47,7 +47,7 @@ class Relabeller:
 
     def _save(self, layer, inp, out): self._feats = inp[0].detach()
 
-# %% ../nbs/20_relabel.ipynb #aa4998f8
+# %% ../nbs/20_relabel.ipynb #d5507990
 def _step(self, idx, logits, epoch):
     "Score batch `idx` under every label and relabel the examples whose run of hits reached `patience`; returns the scores"
     if self._feats is None or len(self._feats) != len(idx):
