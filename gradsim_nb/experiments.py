@@ -117,6 +117,7 @@ def verdict(results):
     "Which configuration gave the best last-5 accuracy and which the best ranking (AUROC, last 5 epochs), over seeds"
     acc = {label: statistics.mean(h['last5'] for h in hs) for label, hs in results.items()}
     auc = {label: statistics.mean(_last5_mean(h, 'auroc') for h in hs) for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]}
+    auc = {label: v for label, v in auc.items() if v == v}   # no AUROC without flipped examples (NaN)
     best = max(acc, key=acc.get)
     out = f"highest last-5 accuracy: {best} ({acc[best]:.2f}%; spread over configurations {max(acc.values()) - min(acc.values()):.2f} points)"
     if auc: out += f"; best ranking: {max(auc, key=auc.get)} (AUROC {max(auc.values()):.3f})"
