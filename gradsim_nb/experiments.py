@@ -18,7 +18,9 @@ from .train import top5
 
 # %% ../nbs/07_experiments.ipynb #78c328a4
 G = dict(rule='gradsim')
-_RELABEL_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': G, 'gradsim + relabel': dict(G, relabel={})}
+_RELABEL_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': G,
+                 'gradsim + relabel': dict(G, relabel=dict(margin=3.0, patience=3)),             # the defaults, chosen by relabel_knobs
+                 'gradsim + relabel (margin 2)': dict(G, relabel=dict(margin=2.0, patience=3))}  # the first choice, before relabel_knobs
 _SETTINGS = {'clean': dict(noise=0.0), '20%': dict(noise=0.2), '40%': dict(noise=0.4), '60%': dict(noise=0.6),
              'CIFAR-10N worse': dict(kind='cifar10n-worse')}
 EXPERIMENTS = {

@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['label_scores', 'Relabeller']
 
-# %% ../nbs/20_relabel.ipynb #0465d4bb
+# %% ../nbs/20_relabel.ipynb #0d7676b0
 import math, torch, torch.nn.functional as F
 from .weights import _check_ak
 
-# %% ../nbs/20_relabel.ipynb #d4622dd4
+# %% ../nbs/20_relabel.ipynb #bb70554c
 def label_scores(feats, probs, labels, a=4.0, k=4):
     "(m, C) scores: [i, c] = sum over the top-k j != i of exp(a cos(g_i(c), g_j)), g_i(c) = i's last-layer gradient under label c"
     _check_ak(a, k)
@@ -29,10 +29,10 @@ def label_scores(feats, probs, labels, a=4.0, k=4):
     s = torch.exp(a * cos).masked_fill(torch.eye(m, dtype=torch.bool, device=cos.device), 0)
     return s.topk(min(int(k or m), m - 1), dim=2).values.sum(2).T
 
-# %% ../nbs/20_relabel.ipynb #14fc8dee
+# %% ../nbs/20_relabel.ipynb #cae0cb8e
 class Relabeller:
     "Relabel an example once another label's gradient agrees `margin` times better than its own, `patience` visits running"
-    def __init__(self, labels, layer, margin=2.0, patience=3, a=4.0, k=4):
+    def __init__(self, labels, layer, margin=3.0, patience=3, a=4.0, k=4):
         _check_ak(a, k)
         if not margin >= 1: raise ValueError(f"margin: the score ratio to beat must be >= 1, got {margin!r}")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
@@ -47,7 +47,7 @@ class Relabeller:
 
     def _save(self, layer, inp, out): self._feats = inp[0].detach()
 
-# %% ../nbs/20_relabel.ipynb #d5507990
+# %% ../nbs/20_relabel.ipynb #39e6c569
 def _step(self, idx, logits, epoch):
     "Score batch `idx` under every label and relabel the examples whose run of hits reached `patience`; returns the scores"
     if self._feats is None or len(self._feats) != len(idx):

@@ -87,7 +87,7 @@ def _parser():
     p.add_argument('--rules', default='vanilla,oracle,gradsim', help=f"comma-separated, from {', '.join(RULES)}")
     p.add_argument('--a', type=float, default=4.0, help='annealing scale')
     p.add_argument('--k', type=int, default=4, help='top-k')
-    p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 2,3 (notebook 20)')
+    p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 3,3 (notebook 20)')
     p.add_argument('--loss', default='ce', choices=list(LOSSES), help='per-example loss (notebook 22): cross-entropy or a robust one')
     p.add_argument('--layers', default='last', choices=['last', 'last2', 'all'])
     p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
@@ -104,7 +104,7 @@ def _relabel(s):
     try: margin, patience = s.split(',')
     except ValueError: margin = patience = None
     try: return dict(margin=float(margin), patience=int(patience))
-    except (TypeError, ValueError): raise SystemExit(f"gradsim-main: error: --relabel: expected MARGIN,PATIENCE, e.g. 2,3, got {s!r}")
+    except (TypeError, ValueError): raise SystemExit(f"gradsim-main: error: --relabel: expected MARGIN,PATIENCE, e.g. 3,3, got {s!r}")
 
 # %% ../nbs/06_runs.ipynb #b9cf97b3
 def main(argv=None):

@@ -99,7 +99,7 @@ def train(data: NoisyData, rule='vanilla', epochs=30, bs=128, lr=1e-3, gamma=0.8
         raise ValueError(f"track: rule {rule!r} compares no gradients, so it has no per-example weights to keep; use rule='gradsim'")
     if relabel is not None and loss != 'ce': raise ValueError("relabel: the hypothetical-label scores assume cross-entropy; use loss='ce'")
     if relabel is not None and (not isinstance(relabel, dict) or set(relabel) - {'margin', 'patience'}):
-        raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=2.0, patience=3), got {relabel!r}")
+        raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=3.0, patience=3), got {relabel!r}")
     state, gs, rl = {}, None, None
     seen = torch.zeros(2, len(data.y), device=dev) if track else None   # per example: sum of m * weight, visits
     if relabel is not None: rl = Relabeller(y, choose_layers(model, 'last')[0], a=a, k=k, **relabel)   # notebook 20

@@ -85,5 +85,5 @@ def test_train_with_relabel_records_and_reproduces():
 
 
 def test_run_names():
-    assert run_name(dict(rule='gradsim', relabel={}), 0) == 'gradsim_symmetric0.4_e30_layerslast_a4_k4_relabel2-3_seed0.json'
+    assert run_name(dict(rule='gradsim', relabel={}), 0) == 'gradsim_symmetric0.4_e30_layerslast_a4_k4_relabel3-3_seed0.json'   # the defaults
     assert run_name(dict(rule='vanilla', kind='cifar10n-worse', noise=0.9), 2) == 'vanilla_cifar10n-worse_e30_seed2.json'
