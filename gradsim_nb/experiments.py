@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
            'print_table', 'ranking_rows', 'paired', 'verdict', 'plot_experiment', 'ranked_grid', 'summary_markdown',
-           'pending', 'shard_of', 'ray_runs', 'sweep']
+           'pending', 'shard_of', 'local_runs', 'default_jobs', 'ray_runs', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #4c68dac4
 import argparse, os, statistics, sys, time
@@ -201,6 +201,25 @@ def shard_of(name, n):
     import hashlib
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
 
+def local_runs(todo, out, jobs, data=None, cache=None, threads=1):
+    "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back and yield its file name"
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    # spawn, not fork: a forked child inherits torch's thread pools mid-flight
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        runs = {pool.submit(train_run, c, s, data, cache, False, None): (c, s) for c, s in todo}
+        try:
+            for done in as_completed(runs):
+                c, s = runs[done]
+                save_history(done.result(), Path(out) / run_name(c, s))
+                yield run_name(c, s)
+        finally:
+            for r in runs: r.cancel()   # on an interrupt, start nothing new
+
+def default_jobs():
+    "Runs side by side by default: one single-thread process per core on a CPU (more runs/hour than one process with every core; bench/bench_sweep.py), one on a GPU"
+    return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
 def ray_runs(todo, out, address, data=None, cache=None, threads=1):
     "Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back and yield its file name"
     try: import ray
@@ -211,7 +230,7 @@ def ray_runs(todo, out, address, data=None, cache=None, threads=1):
     @ray.remote(num_cpus=1)
     def one(cfg, seed):
         torch.set_num_threads(threads)
-        return train_run(cfg, seed, data, cache, progress=False, log=lambda *_: None)
+        return train_run(cfg, seed, data, cache, progress=False, log=None)
     try:
         refs = {one.remote(c, s): (c, s) for c, s in todo}
         while refs:
@@ -231,13 +250,16 @@ def sweep(argv=None):
     p.add_argument('--cache'); p.add_argument('--list', action='store_true', help='only list the missing runs')
     p.add_argument('--summary', action='store_true', help='only write results/SUMMARY.md from the finished runs')
     p.add_argument('--shard', default='0/1', help='I/N: do every N-th missing run starting at I, to run N processes side by side')
-    p.add_argument('--threads', type=int, help='torch threads per run (e.g. 1 per process when running shards or Ray tasks)')
+    p.add_argument('--jobs', type=int, help='runs side by side on this machine, one process each (default: one per CPU core, one with a GPU)')
+    p.add_argument('--threads', type=int, help='torch threads per run (default: 1 when runs go side by side or to Ray, else torch\'s default)')
     p.add_argument('--quick', action='store_true', help='tiny runs (2 epochs on a subset), named apart from full runs')
     p.add_argument('--ray', metavar='ADDRESS', help="run on a Ray cluster: 'auto', 'ray://head:10001', or 'local' to start one here")
     args = p.parse_args(argv)
     try: i, n = map(int, args.shard.split('/')); assert 0 <= i < n
     except (ValueError, AssertionError): raise SystemExit(f"gradsim-sweep: error: --shard: expected I/N with 0 <= I < N, got {args.shard!r}")
     if args.threads is not None and args.threads < 1: raise SystemExit(f"gradsim-sweep: error: --threads must be at least 1, got {args.threads}")
+    if args.jobs is not None and args.jobs < 1: raise SystemExit(f"gradsim-sweep: error: --jobs must be at least 1, got {args.jobs}")
+    jobs = 1 if args.ray else args.jobs or default_jobs()
     if args.threads: torch.set_num_threads(args.threads)
     names = list(EXPERIMENTS) if args.names == ['all'] else args.names
     bad = [n for n in names if n not in EXPERIMENTS]
@@ -253,12 +275,13 @@ def sweep(argv=None):
         for cfg, s in todo: print(' ', run_name(cfg, s))
         return
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else ''))
+    jobs = min(jobs, len(todo)) or 1
+    bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else f' in {jobs} processes' if jobs > 1 else ''))
     try:
-        if args.ray:
-            for name in ray_runs(todo, args.out, args.ray, args.data, args.cache, args.threads or 1):
-                bar.update(); bar.set_postfix_str(name)
-        for cfg, s in ([] if args.ray else todo):
+        remote = ray_runs(todo, args.out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
+                 local_runs(todo, args.out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
+        for name in remote: bar.update(); bar.set_postfix_str(name)
+        for cfg, s in ([] if remote else todo):
             bar.set_postfix_str(run_name(cfg, s))
             get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
             bar.update()

@@ -44,12 +44,12 @@ def train_data(cfg, seed, data=None, cache=None):
     return d.subset(*c['subset']) if c['subset'] else d
 
 def train_run(cfg, seed, data=None, cache=None, progress=True, log=print):
-    "Train run (`cfg`, `seed`) and return its history, saving nothing (`get_run` saves; a remote worker returns it)"
+    "Train run (`cfg`, `seed`) and return its history, saving nothing (`get_run` saves; a worker process returns it); `log=None` is silent"
     c = {**DEFAULTS, **cfg}
     if c['rule'].startswith('twostage_') and c['epochs'] % 2:
         raise ValueError(f"epochs: a two-stage run splits its epochs in two equal stages; expected an even number, got {c['epochs']}")
     d = train_data(cfg, seed, data, cache)
-    log(f"{run_name(cfg, seed)}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
+    if log: log(f"{run_name(cfg, seed)}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
     if c['rule'].startswith('twostage_'): return two_stage(d, c['rule'][9:], c['epochs'] // 2, seed, progress=progress)
     if c['rule'] == 'cleanlab': return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)   # notebook 26
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],

@@ -46,6 +46,7 @@ def test_pending_shares_runs_between_experiments(tmp_path):
 def test_sweep_bad_arguments(tmp_path):
     with pytest.raises(SystemExit, match='unknown experiment fig9'): sweep(['fig9', '--out', str(tmp_path)])
     with pytest.raises(SystemExit, match='--shard'): sweep(['table1', '--shard', '2/2', '--out', str(tmp_path)])
+    with pytest.raises(SystemExit, match='--jobs must be at least 1'): sweep(['table1', '--jobs', '0', '--out', str(tmp_path)])
 
 
 def test_every_experiment_names_valid_rules():

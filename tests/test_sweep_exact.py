@@ -1,4 +1,4 @@
-"The sweep gives the same numbers however it is run: one process, a shard, or Ray tasks (same seed, same thread count)"
+"The sweep gives the same numbers however it is run: one process, shards, processes side by side, or Ray tasks (same seed, same thread count)"
 import json, os
 from pathlib import Path
 import pytest, torch
@@ -28,16 +28,24 @@ def quick(out, *extra):
 
 @needs_data
 def test_shards_give_the_numbers_of_one_process(tmp_path, one_thread):
-    quick(tmp_path / 'plain')
-    for i in range(2): quick(tmp_path / 'sharded', '--shard', f'{i}/2')
+    quick(tmp_path / 'plain', '--jobs', '1')
+    for i in range(2): quick(tmp_path / 'sharded', '--shard', f'{i}/2', '--jobs', '1')
     plain = epochs(tmp_path / 'plain')
     assert len(plain) == 3 and epochs(tmp_path / 'sharded') == plain
 
 
 @needs_data
+def test_processes_side_by_side_give_the_numbers_of_one_process(tmp_path, one_thread):
+    quick(tmp_path / 'plain', '--jobs', '1')
+    quick(tmp_path / 'jobs', '--jobs', '2')
+    plain = epochs(tmp_path / 'plain')
+    assert len(plain) == 3 and epochs(tmp_path / 'jobs') == plain
+
+
+@needs_data
 def test_ray_gives_the_numbers_of_one_process(tmp_path, one_thread):
     pytest.importorskip('ray')
-    quick(tmp_path / 'plain')
+    quick(tmp_path / 'plain', '--jobs', '1')
     quick(tmp_path / 'ray', '--ray', 'local')
     plain = epochs(tmp_path / 'plain')
     assert len(plain) == 3 and epochs(tmp_path / 'ray') == plain
