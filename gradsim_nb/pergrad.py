@@ -160,6 +160,7 @@ def check_losses(losses, m=None):
         shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
         raise ValueError(f"losses: expected one loss per example, shape ({m if m is not None else 'm'},), got {shape}; "
                          "compute the loss with reduction='none'")
+    if losses.is_cuda: return   # counting would make every step wait for the GPU; train() checks each epoch's loss instead
     bad = (~torch.isfinite(losses)).sum().item()
     if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; lower the learning rate or check the inputs")
 

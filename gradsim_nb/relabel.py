@@ -19,7 +19,8 @@ def label_scores(feats, probs, labels, a=4.0, k=4):
     rest = probs @ (1 - eye)                                    # [i, c] = sum of p_i over the other classes = 1 - p_ic, exactly
     delta = probs.scatter(1, labels[:, None], -rest.gather(1, labels[:, None]))   # p_j - e_{y_j}: logit gradients, given labels
     hyp = probs[None].repeat(C, 1, 1)                           # (C, m, C): p_i - e_c for every class c
-    hyp[torch.arange(C), :, torch.arange(C)] = -rest.T
+    c = torch.arange(C, device=probs.device)
+    hyp[c, :, c] = -rest.T
     hh = feats @ feats.T + 1                                    # <[h_i; 1], [h_j; 1]>
     inner = (hyp @ delta.T) * hh                                # (C, m, m): <g_i(c), g_j>
     hn = hh.diagonal().sqrt()
@@ -60,10 +61,10 @@ def _step(self, idx, logits, epoch):
     streak = torch.where(hit, torch.where(self.cand[idx] == c, self.streak[idx] + 1, 1), 0)
     flip = streak >= self.patience
     self.streak[idx], self.cand[idx] = streak.masked_fill(flip, 0), c.masked_fill(~hit | flip, -1)
-    if flip.any():
-        i = idx[flip]
-        self.changes.append(torch.stack([torch.full_like(i, epoch), i, self.labels[i], c[flip]]))
-        self.labels[i] = c[flip]
+    # no `if flip.any()`: a branch on a tensor would make every step wait for a GPU; the log is filtered later
+    self.changes.append((torch.stack([torch.full_like(idx, epoch), idx, cur, c]), flip))
+    if len(self.changes) >= 256: self.changes = [(self.log().T.to(idx.device), None)]
+    self.labels[idx] = torch.where(flip, c, cur)
     return s
 
 def _stats(self, true):
@@ -75,7 +76,8 @@ def _stats(self, true):
 
 def _log(self):
     "Every change, in order: a (n, 4) tensor of epoch, index, old label, new label"
-    return torch.cat(self.changes, 1).T.cpu() if self.changes else torch.zeros(0, 4, dtype=torch.long)
+    rows = [r if f is None else r[:, f] for r, f in self.changes]
+    return torch.cat(rows, 1).T.cpu() if rows else torch.zeros(0, 4, dtype=torch.long)
 
 def _remove(self):
     "Detach the hook"

@@ -30,7 +30,7 @@ def gradsim_weights(gram, a=4.0, k=4, labels=None):
     if not isinstance(gram, torch.Tensor) or gram.dim() != 2 or gram.shape[0] != gram.shape[1]:
         raise ValueError(f"gram: expected a square (m, m) tensor of gradient inner products, got {getattr(gram, 'shape', type(gram).__name__)}")
     m = gram.shape[0]
-    if not torch.isfinite(gram).all(): raise ValueError("gram: contains NaN or inf; the per-example gradients are not finite")
+    if not gram.is_cuda and not torch.isfinite(gram).all(): raise ValueError("gram: contains NaN or inf; the per-example gradients are not finite")
     if m == 1: return gram.new_ones(1)
     keep = ~torch.eye(m, dtype=torch.bool, device=gram.device)
     if labels is not None:
@@ -39,7 +39,7 @@ def gradsim_weights(gram, a=4.0, k=4, labels=None):
     s = torch.exp(a * cosine_from_gram(gram)) * keep          # terms outside the candidates count 0
     w = s.topk(min(int(k or m), m - 1), dim=1).values.sum(1)
     total = w.sum()
-    return w / total if total > 0 else torch.full_like(w, 1 / m)
+    return torch.where(total > 0, w / total, 1 / m)   # a tensor condition: no wait for the GPU
 
 # %% ../nbs/02_weights.ipynb #3fc9c9b3
 def rank_drop_weights(scores, q, drop='bottom'):
@@ -61,12 +61,12 @@ def vanilla_weights(m, device=None):
 def oracle_weights(labels, true_labels):
     "Weight 0 on examples whose label is wrong, uniform on the rest (uniform on all if every label is wrong)"
     ok = (labels == true_labels).float()
-    return ok / ok.sum() if ok.sum() > 0 else torch.full_like(ok, 1 / len(ok))
+    return torch.where(ok.sum() > 0, ok / ok.sum(), 1 / len(ok))
 
 def rectified_gaussian_weights(m, generator=None, device=None):
     "Ren et al.'s control: max(z, 0) normalised, z ~ N(0, 1) (uniform if every z < 0)"
     z = torch.randn(m, generator=generator).clamp_min(0).to(device)
-    return z / z.sum() if z.sum() > 0 else vanilla_weights(m, device)
+    return torch.where(z.sum() > 0, z / z.sum(), 1 / m)
 
 def uniform_random_weights(m, generator=None, device=None):
     "The thesis's control: each weight drawn uniformly from (0, 2/m)"

@@ -55,3 +55,20 @@ def test_robust_losses_train_with_any_rule(loss):
 def test_bad_loss():
     with pytest.raises(ValueError, match='loss: unknown'): train(toy(), 'vanilla', epochs=1, loss='mae', progress=False)
     with pytest.raises(ValueError, match='cross-entropy'): train(toy(), 'gradsim', epochs=1, loss='gce', relabel={}, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('kw', [dict(rule='vanilla'), dict(rule='gradsim'), dict(rule='rank_drop'), dict(rule='rectified_gaussian'),
+                                dict(rule='gradsim', relabel={}), dict(rule='gradsim', track=True)])
+def test_a_gpu_step_never_waits_for_the_device(kw):
+    "Under CUDA's sync debug mode, one epoch of 16 steps may synchronise only at its end (about 10 times: loss, ranking, relabel stats, evaluation), never per step"
+    import warnings
+    d = toy(); steps = len(d.y) // 16
+    torch.cuda.set_sync_debug_mode('warn')
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            train(d, epochs=1, bs=16, device='cuda', progress=False, **kw)
+    finally: torch.cuda.set_sync_debug_mode(0)
+    syncs = [w for w in caught if 'synchroniz' in str(w.message)]
+    assert len(syncs) < steps, [str(w.message) for w in syncs[:3]]
