@@ -99,9 +99,9 @@ def write_suspects(path, scores, labels, top=None, classes=CLASSES, names=None):
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
-        w.writerow(['rank', 'index', 'label', 'suspicion'] + ['image'] * bool(names))
+        w.writerow(['rank', 'index', 'label', 'suspicion'] + (['image'] if names else []))
         for r, i in enumerate(order.tolist(), 1):
-            w.writerow([r, i, classes[int(labels[i])], f'{float(scores[i]):.5f}'] + [names[i]] * bool(names))
+            w.writerow([r, i, classes[int(labels[i])], f'{float(scores[i]):.5f}'] + ([names[i]] if names else []))
     return path
 
 # %% ../nbs/26_suspects.ipynb #1e72f787
