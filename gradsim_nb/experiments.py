@@ -202,7 +202,7 @@ def shard_of(name, n):
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
 
 def local_runs(todo, out, jobs, data=None, cache=None, threads=1):
-    "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back and yield its file name"
+    "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back; yield (file name, error or None)"
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     # spawn, not fork: a forked child inherits torch's thread pools mid-flight
@@ -211,17 +211,21 @@ def local_runs(todo, out, jobs, data=None, cache=None, threads=1):
         try:
             for done in as_completed(runs):
                 c, s = runs[done]
-                save_history(done.result(), Path(out) / run_name(c, s))
-                yield run_name(c, s)
+                yield run_name(c, s), _saved(done.result, Path(out) / run_name(c, s))
         finally:
             for r in runs: r.cancel()   # on an interrupt, start nothing new
+
+def _saved(get, path):
+    "Save the history `get()` returns at `path`; None, or the error that stopped this one run (the sweep goes on with the others)"
+    try: save_history(get(), path)
+    except Exception as e: return f'{type(e).__name__}: {e}'
 
 def default_jobs():
     "Runs side by side by default: one single-thread process per core on a CPU (more runs/hour than one process with every core; bench/bench_sweep.py), one on a GPU"
     return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 def ray_runs(todo, out, address, data=None, cache=None, threads=1):
-    "Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back and yield its file name"
+    "Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back; yield (file name, error or None)"
     try: import ray
     except ImportError: raise SystemExit('gradsim-sweep: error: --ray needs Ray: pip install -e ".[ray]" (or pip install ray)') from None
     env = {k: os.environ[k] for k in ('GRADSIM_DATA', 'GRADSIM_CACHE', 'GRADSIM_CIFAR10N') if k in os.environ}
@@ -236,8 +240,7 @@ def ray_runs(todo, out, address, data=None, cache=None, threads=1):
         while refs:
             [done], _ = ray.wait(list(refs))
             c, s = refs.pop(done)
-            save_history(ray.get(done), Path(out) / run_name(c, s))
-            yield run_name(c, s)
+            yield run_name(c, s), _saved(lambda: ray.get(done), Path(out) / run_name(c, s))
     finally: ray.shutdown()
 
 def sweep(argv=None):
@@ -277,15 +280,21 @@ def sweep(argv=None):
     from tqdm.auto import tqdm
     jobs = min(jobs, len(todo)) or 1
     bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else f' in {jobs} processes' if jobs > 1 else ''))
+    failed = []
     try:
         remote = ray_runs(todo, args.out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
                  local_runs(todo, args.out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
-        for name in remote: bar.update(); bar.set_postfix_str(name)
+        for name, err in remote:
+            bar.update(); bar.set_postfix_str(name)
+            if err: failed.append(name); bar.write(f'{name} failed: {err}')
         for cfg, s in ([] if remote else todo):
             bar.set_postfix_str(run_name(cfg, s))
-            get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
+            try: get_run(cfg, s, args.out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
+            except Exception as e: failed.append(run_name(cfg, s)); bar.write(f'{run_name(cfg, s)} failed: {type(e).__name__}: {e}')
             bar.update()
     except KeyboardInterrupt:
         print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
         sys.exit(130)
     finally: bar.close()
+    if failed: raise SystemExit(f"gradsim-sweep: {len(failed)} of {len(todo)} runs failed (errors above): {', '.join(failed)}; "
+                                "the others are saved, and running the same command again retries only what is missing")

@@ -67,7 +67,7 @@ def cleanlab_run(data: NoisyData, folds=4, epochs=30, seed=0, device=None, progr
     probs, hists = oof_probs(data, folds, epochs, seed, device, progress)
     y = data.y.numpy()
     quality = get_label_quality_scores(y, probs.double().numpy())
-    issues = find_label_issues(y, probs.double().numpy(), return_indices_ranked_by='self_confidence')
+    issues = find_label_issues(y, probs.double().numpy(), return_indices_ranked_by='self_confidence', n_jobs=1)   # its pool needs fork; a sweep worker is spawned
     eps = [{'epoch': e, 'test_acc': sum(h['epochs'][e - 1]['test_acc'] for h in hists) / folds} for e in range(1, epochs + 1)]
     hist = {'config': {**hists[0]['config'], 'rule': 'cleanlab', 'seed': seed, 'folds': folds, 'n_train': len(y), 'noise': data.noise},
             'epochs': eps, 'example_suspicion': [round(1 - float(v), 5) for v in quality], 'label_issues': issues.tolist(),

@@ -1,5 +1,6 @@
 "Run files, resuming, the main and sweep commands' argument checks"
 import pytest, torch
+from pathlib import Path
 from gradsim_nb import runs
 from gradsim_nb.experiments import EXPERIMENTS, pending, sweep
 from gradsim_nb.data import NoisyData, add_label_noise
@@ -82,3 +83,15 @@ def test_unreadable_run_is_trained_again_and_odd_two_stage_refused(tmp_path, mon
 def test_main_more_bad_arguments(argv, msg):
     with pytest.raises(SystemExit) as e: runs.main(argv)
     assert msg in str(e.value)
+
+
+def test_a_failing_run_does_not_stop_the_sweep(tmp_path, monkeypatch):
+    import gradsim_nb.experiments as E
+    def fake_get_run(cfg, seed, out, *a, **kw):
+        if cfg['rule'] == 'oracle': raise ValueError('boom')
+        (Path(out) / E.run_name(cfg, seed)).write_text('{}')
+    monkeypatch.setattr(E, 'get_run', fake_get_run)
+    with pytest.raises(SystemExit, match=r'1 of 3 runs failed.*oracle.*running the same command again'):
+        sweep(['table1', '--seeds', '1', '--jobs', '1', '--out', str(tmp_path)])
+    assert sorted(f.name.split('_')[0] for f in tmp_path.glob('*.json')) == ['gradsim', 'vanilla']
+    assert E._saved(lambda: 1 / 0, tmp_path / 'x.json') == 'ZeroDivisionError: division by zero' and not (tmp_path / 'x.json').exists()

@@ -49,3 +49,11 @@ def test_ray_gives_the_numbers_of_one_process(tmp_path, one_thread):
     quick(tmp_path / 'ray', '--ray', 'local')
     plain = epochs(tmp_path / 'plain')
     assert len(plain) == 3 and epochs(tmp_path / 'ray') == plain
+
+
+@needs_data
+def test_cleanlab_runs_in_a_worker_process(tmp_path, one_thread):
+    "cleanlab's own process pool relies on fork; inside a spawned sweep worker it must not be used"
+    pytest.importorskip('cleanlab')
+    sweep(['suspects', '--quick', '--seeds', '1', '--threads', '1', '--jobs', '2', '--out', str(tmp_path)])
+    assert len(list(tmp_path.glob('cleanlab_*.json'))) == 2
