@@ -155,7 +155,7 @@ class NoisyData:
         "A random subset (for quick runs): n_train training and n_test test examples"
         g = rng('subset', seed)
         i, j = torch.randperm(len(self.y), generator=g)[:n_train], torch.randperm(len(self.y_test), generator=g)[:n_test]
-        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], self.order)
+        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], f'{self.order}, subset')   # no longer that order
 
 def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, verbose=True):
     "CIFAR-10 with `rate` label noise of `kind`, the noise drawn from `seed`"
@@ -199,9 +199,12 @@ def cifar10n(label_set='worse', data=None, cache=None, labels=None):
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
 
+_ON = {}   # device -> (MEAN, STD) there: a copy to a GPU each step would make the step wait for it
+
 def to_float(x):
     "uint8 images to normalised floats"
-    return (x.float() / 255 - MEAN.to(x.device)) / STD.to(x.device)
+    mean, std = _ON.get(x.device) or _ON.setdefault(x.device, (MEAN.to(x.device), STD.to(x.device)))
+    return (x.float() / 255 - mean) / std
 
 def batch_indices(n, bs, generator):
     "A fresh permutation of range(n) cut into batches of `bs` (the last may be smaller)"

@@ -206,14 +206,22 @@ def local_runs(todo, out, jobs, data=None, cache=None, threads=1):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     # spawn, not fork: a forked child inherits torch's thread pools mid-flight
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads,))
+    try:
         runs = {pool.submit(train_run, c, s, data, cache, False, None): (c, s) for c, s in todo}
-        try:
-            for done in as_completed(runs):
-                c, s = runs[done]
-                yield run_name(c, s), _saved(done.result, Path(out) / run_name(c, s))
-        finally:
-            for r in runs: r.cancel()   # on an interrupt, start nothing new
+        for done in as_completed(runs):
+            c, s = runs[done]
+            yield run_name(c, s), _saved(done.result, Path(out) / run_name(c, s))
+    finally:   # done or interrupted: stop the workers now rather than wait for runs nobody will keep
+        procs = list((getattr(pool, '_processes', None) or {}).values())   # shutdown() forgets them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs: p.terminate()
+
+def _worker(threads):
+    "Set up a sweep worker: `threads` torch threads, and Ctrl-C left to the parent, which stops the workers itself"
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
 
 def _saved(get, path):
     "Save the history `get()` returns at `path`; None, or the error that stopped this one run (the sweep goes on with the others)"
@@ -280,7 +288,7 @@ def sweep(argv=None):
     from tqdm.auto import tqdm
     jobs = min(jobs, len(todo)) or 1
     bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else f' in {jobs} processes' if jobs > 1 else ''))
-    failed = []
+    failed, remote = [], []
     try:
         remote = ray_runs(todo, args.out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
                  local_runs(todo, args.out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
@@ -295,6 +303,8 @@ def sweep(argv=None):
     except KeyboardInterrupt:
         print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
         sys.exit(130)
-    finally: bar.close()
+    finally:
+        bar.close()
+        if remote: remote.close()   # a generator left half-way: stop its workers now, not when it is collected
     if failed: raise SystemExit(f"gradsim-sweep: {len(failed)} of {len(todo)} runs failed (errors above): {', '.join(failed)}; "
                                 "the others are saved, and running the same command again retries only what is missing")

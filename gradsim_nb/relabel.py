@@ -76,8 +76,10 @@ def _stats(self, true):
 
 def _log(self):
     "Every change, in order: a (n, 4) tensor of epoch, index, old label, new label"
-    rows = [r if f is None else r[:, f] for r, f in self.changes]
-    return torch.cat(rows, 1).T.cpu() if rows else torch.zeros(0, 4, dtype=torch.long)
+    if not self.changes: return torch.zeros(0, 4, dtype=torch.long)
+    rows = torch.cat([r for r, _ in self.changes], 1)
+    keep = torch.cat([torch.ones(r.shape[1], dtype=torch.bool, device=r.device) if f is None else f for r, f in self.changes])
+    return rows[:, keep].T.cpu()   # one selection: one wait for a GPU
 
 def _remove(self):
     "Detach the hook"

@@ -63,11 +63,16 @@ def oracle_weights(labels, true_labels):
     ok = (labels == true_labels).float()
     return torch.where(ok.sum() > 0, ok / ok.sum(), 1 / len(ok))
 
+def _upload(t, device):
+    "`t` on `device`; to a GPU from pinned memory, so the step does not wait for the copy"
+    device = torch.device(device or 'cpu')
+    return t.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else t.to(device)
+
 def rectified_gaussian_weights(m, generator=None, device=None):
     "Ren et al.'s control: max(z, 0) normalised, z ~ N(0, 1) (uniform if every z < 0)"
-    z = torch.randn(m, generator=generator).clamp_min(0).to(device)
+    z = _upload(torch.randn(m, generator=generator).clamp_min(0), device)
     return torch.where(z.sum() > 0, z / z.sum(), 1 / m)
 
 def uniform_random_weights(m, generator=None, device=None):
     "The thesis's control: each weight drawn uniformly from (0, 2/m)"
-    return (torch.rand(m, generator=generator) * (2 / m)).to(device)
+    return _upload(torch.rand(m, generator=generator) * (2 / m), device)
