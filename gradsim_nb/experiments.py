@@ -201,21 +201,37 @@ def shard_of(name, n):
     import hashlib
     return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
 
-def local_runs(todo, out, jobs, data=None, cache=None, threads=1):
+def local_runs(todo, out, jobs, data=None, cache=None, threads=1, tries=2):
     "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back; yield (file name, error or None)"
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    # spawn, not fork: a forked child inherits torch's thread pools mid-flight
-    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads,))
-    try:
-        runs = {pool.submit(train_run, c, s, data, cache, False, None): (c, s) for c, s in todo}
-        for done in as_completed(runs):
-            c, s = runs[done]
-            yield run_name(c, s), _saved(done.result, Path(out) / run_name(c, s))
-    finally:   # done or interrupted: stop the workers now rather than wait for runs nobody will keep
-        procs = list((getattr(pool, '_processes', None) or {}).values())   # shutdown() forgets them
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs: p.terminate()
+    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+    from concurrent.futures.process import BrokenProcessPool
+    todo, died = list(todo), {}
+    alone = lambda cs: run_name(*cs) in died   # in flight when a worker died: retried alone, so a second death is its own
+    while todo:   # a worker that dies hard (killed, out of memory) breaks the pool: a new one takes what is left
+        # spawn, not fork: a forked child inherits torch's thread pools mid-flight
+        pool, running = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads,)), {}
+        try:
+            while todo or running:
+                # never more than can run at once, so a crash only touches the runs in flight
+                while todo and len(running) < jobs and not (running and (alone(todo[0]) or any(map(alone, running.values())))):
+                    c, s = todo.pop(0)
+                    running[pool.submit(train_run, c, s, data, cache, False, None)] = (c, s)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+                if broken: done = wait(running).done   # every run in flight fails with it
+                for f in done:
+                    c, s = running.pop(f)
+                    name = run_name(c, s)
+                    if not isinstance(f.exception(), BrokenProcessPool): yield name, _saved(f.result, Path(out) / name); continue
+                    died[name] = died.get(name, 0) + 1
+                    if died[name] < tries: todo.insert(0, (c, s))
+                    else: yield name, f'its worker process died {died[name]} times (killed, out of memory, or a crash in native code)'
+                if broken: break
+        finally:   # done, broken or interrupted: stop the workers now rather than wait for runs nobody will keep
+            procs = list((getattr(pool, '_processes', None) or {}).values())   # shutdown() forgets them
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs: p.terminate()
 
 def _worker(threads):
     "Set up a sweep worker: `threads` torch threads, and Ctrl-C left to the parent, which stops the workers itself"

@@ -57,3 +57,29 @@ def test_cleanlab_runs_in_a_worker_process(tmp_path, one_thread):
     pytest.importorskip('cleanlab')
     sweep(['suspects', '--quick', '--seeds', '1', '--threads', '1', '--jobs', '2', '--out', str(tmp_path)])
     assert len(list(tmp_path.glob('cleanlab_*.json'))) == 2
+
+
+@needs_data
+@pytest.mark.parametrize('tries', [2, 1])
+def test_a_killed_worker_is_replaced_and_its_runs_retried(tmp_path, one_thread, tries):
+    "A worker killed mid-run (as by the OOM killer) breaks the process pool: a new pool finishes the rest; runs in flight are retried alone, up to `tries`"
+    import multiprocessing as mp, signal
+    from gradsim_nb.experiments import local_runs, pending
+    out = tmp_path / 'killed'
+    out.mkdir()
+    gen = local_runs(pending(['table1'], out, seeds=1, quick=True), out, jobs=2, tries=tries)
+    results = [next(gen)]
+    victims = mp.active_children()
+    assert victims
+    for p in victims: os.kill(p.pid, signal.SIGKILL)
+    results += list(gen)
+    failed = [name for name, err in results if err]
+    assert sorted(name for name, _ in results) == sorted([f.name for f in out.glob('*.json')] + failed)   # every run reported once
+    if tries == 2:
+        assert not failed
+        quick(tmp_path / 'plain', '--jobs', '1')
+        assert epochs(out) == epochs(tmp_path / 'plain')   # retried runs give the same numbers
+    else:
+        assert failed and all('worker process died 1 times' in err for _, err in results if err)
+    for p in mp.active_children(): p.join(10)   # terminated by the runner; reap them
+    assert not mp.active_children()
