@@ -218,6 +218,7 @@ def local_runs(todo, out, jobs, data=None, cache=None, threads=1, tries=2):
     alone = lambda cs: run_name(*cs) in died   # in flight when a worker died: retried alone, so a second death is its own
     while todo:   # a worker that dies hard (killed, out of memory) breaks the pool: a new one takes what is left
         # spawn, not fork: a forked child inherits torch's thread pools mid-flight
+        before = set(mp.active_children())
         pool, running = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads,)), {}
         try:
             while todo or running:
@@ -237,7 +238,8 @@ def local_runs(todo, out, jobs, data=None, cache=None, threads=1, tries=2):
                     else: yield name, f'its worker process died {died[name]} times (killed, out of memory, or a crash in native code)'
                 if broken: break
         finally:   # done, broken or interrupted: stop the workers now rather than wait for runs nobody will keep
-            procs = list((getattr(pool, '_processes', None) or {}).values())   # shutdown() forgets them
+            # shutdown() forgets its workers, and a worker spawned while the pool was breaking may never be listed
+            procs = set((getattr(pool, '_processes', None) or {}).values()) | (set(mp.active_children()) - before)
             pool.shutdown(wait=False, cancel_futures=True)
             for p in procs: p.terminate()
 
