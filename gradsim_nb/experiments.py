@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['G', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'quick_cfg', 'run_experiment', 'load_experiment', 'table',
-           'print_table', 'ranking_rows', 'paired', 'compare', 'verdict', 'plot_experiment', 'ranked_grid',
+           'print_table', 'ranking_rows', 'paired', 'setting', 'compare', 'verdict', 'plot_experiment', 'ranked_grid',
            'summary_markdown', 'pending', 'shard_of', 'local_runs', 'default_jobs', 'ray_runs', 'sweep']
 
 # %% ../nbs/07_experiments.ipynb #4c68dac4
@@ -115,12 +115,17 @@ def paired(results, a, b):
     yb = {h['config']['seed']: h['last5'] for h in results[b]}
     return [h['last5'] - yb[h['config']['seed']] for h in results[a] if h['config']['seed'] in yb]
 
+def setting(results, where):
+    "The runs of one setting of an experiment: {name: histories} of its labels 'name @ where'"
+    return {label.split(' @ ')[0]: hs for label, hs in results.items() if label.endswith(f' @ {where}')}
+
 def compare(results, a, b):
     "One line: `a` − `b` paired by seed, and whether the mean difference is beyond two standard errors of it"
     d = paired(results, a, b)
     if len(d) < 2: return f"{a} − {b}: " + (f"{d[0]:+.2f} points on 1 seed, too few to judge" if d else "no seed in common")
     mu, sd = statistics.mean(d), statistics.stdev(d)
-    word = 'better' if mu > 2 * sd / len(d) ** 0.5 else 'worse' if mu < -2 * sd / len(d) ** 0.5 else 'no clear difference'
+    se = sd / len(d) ** 0.5
+    word = 'better' if mu > 2 * se else 'worse' if mu < -2 * se else 'no clear difference'
     return f"{a} − {b}: {mu:+.2f} ± {sd:.2f} points over {len(d)} seeds -> {word} (two standard errors)"
 
 def verdict(results):
