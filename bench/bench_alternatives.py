@@ -11,7 +11,7 @@ Exactness: after the same steps on the same batches, the largest parameter diffe
 (0 means bit-identical; the sweep keeps only exact routes, because a run's numbers must not depend on how it was run)."""
 import argparse, copy, statistics, time, torch, torch.nn.functional as F
 from torch.func import functional_call, stack_module_state
-from gradsim_nb.train import LeNet5
+from gradsim_nb.learner import LeNet5
 
 
 def plain_route(x, y, layout=None, compile_=False):

@@ -6,7 +6,7 @@ Timings on shared machines are noisy, so the routes take turns step by step and 
 ratios of medians measured in the same run, never absolute targets."""
 import argparse, statistics, time, torch, torch.nn.functional as F
 from gradsim_nb import GradSim
-from gradsim_nb.train import LeNet5
+from gradsim_nb.learner import LeNet5
 
 
 def make_steps(x, y):

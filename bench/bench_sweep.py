@@ -10,7 +10,7 @@ Synthetic uint8 data of CIFAR-10's shape: the timings do not depend on the pixel
 import argparse, os, subprocess, sys, time, torch, torch.nn.functional as F
 from gradsim_nb import GradSim
 from gradsim_nb.data import to_float, batch_indices, rng
-from gradsim_nb.train import LeNet5, accuracy
+from gradsim_nb.learner import LeNet5, accuracy
 
 N_TRAIN, BS = 50000, 128
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from .runs import get_run, train_run, run_name, fmt, summarise
-from .train import save_history
-from .train import top5
+from .learner import save_history, load_history, top5
 
 # %% ../nbs/07_experiments.ipynb #78c328a4
 G = dict(rule='gradsim')
@@ -80,7 +79,6 @@ def run_experiment(name, seeds=None, out=RESULTS, quick=False, data=None, cache=
 # %% ../nbs/07_experiments.ipynb #4c9c6268
 def load_experiment(name, out=RESULTS):
     "{label: [history per finished seed]} for experiment `name`, from the files in `out` only"
-    from gradsim_nb.train import load_history
     exp = EXPERIMENTS[name]
     res = {label: [load_history(Path(out) / run_name(cfg, s)) for s in range(exp['seeds']) if (Path(out) / run_name(cfg, s)).exists()]
            for label, cfg in exp['runs'].items()}

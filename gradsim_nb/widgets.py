@@ -9,7 +9,8 @@ __all__ = ['WeightExplorer', 'race', 'race_widget']
 import torch, matplotlib.pyplot as plt
 from . import per_example_gram, gradsim_weights
 from .data import noisy_cifar10, to_float, rng
-from .train import LeNet5, train, ranking_stats, choose_layers
+from .learner import LeNet5, ranking_stats, choose_layers
+from .train import train
 from .experiments import ranked_grid
 
 # %% ../nbs/19_widgets.ipynb #4cf9f4e2

@@ -51,7 +51,7 @@ def test_sweep_bad_arguments(tmp_path):
 
 
 def test_every_experiment_names_valid_rules():
-    from gradsim_nb.train import RULES
+    from gradsim_nb.learner import RULES
     for exp in EXPERIMENTS.values():
         for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + ('cleanlab',) or cfg['rule'].startswith('twostage_')
 

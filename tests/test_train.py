@@ -1,7 +1,8 @@
 "The training loop: every rule runs, a seed fixes the run, histories round-trip"
 import pytest, torch
 from gradsim_nb.data import NoisyData, add_label_noise
-from gradsim_nb.train import train, RULES, save_history, load_history
+from gradsim_nb.train import train
+from gradsim_nb.learner import RULES, save_history, load_history
 
 
 def toy(n=256, seed=0):
