@@ -7,7 +7,7 @@ __all__ = ['weighted_grads', 'GradSim']
 
 # %% ../nbs/03_gradsim.ipynb #a8d5c158
 import torch, torch.nn as nn, torch.nn.functional as F
-from .pergrad import Taps, check_layers, check_losses, gram_from_factors, trainable, _conv_input
+from .pergrad import Taps, check_layers, gram_from_factors, trainable, _conv_input
 from .weights import gradsim_weights, _check_ak
 
 # %% ../nbs/03_gradsim.ipynb #8b469afd
@@ -30,17 +30,22 @@ def _add_grad(p, g):
 # %% ../nbs/03_gradsim.ipynb #222de5ff
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
-    def __init__(self, model, layers=None, a=4.0, k=4, weight_fn=None, rebuild=True):
+    def __init__(self, model, # the network to train; forward hooks go on `layers`
+                 layers=None, # the modules whose gradients are compared; None: every nn.Linear and nn.Conv2d
+                 a=4.0, # annealing scale of the weights (see `gradsim_weights`)
+                 k=4, # top-k partners per example; None: every other example
+                 weight_fn=None, # weight_fn(gram, labels) -> weights, to replace `gradsim_weights`
+                 rebuild=True, # False: always step by a weighted backward, e.g. for a model whose examples interact
+                 batch_first=True): # False: Linear layers on 3+-dim inputs see (seq, batch, ...), as nn.LSTM(batch_first=False)
         _check_ak(a, k)
         self.model, self.a, self.k, self.rebuild = model, a, k, rebuild
         self.weight_fn = weight_fn or (lambda gram, labels: gradsim_weights(gram, self.a, self.k, labels))
-        self.taps = Taps(model, layers)
+        self.taps = Taps(model, layers, batch_first)
         self.layers = self.taps.layers
         self._chosen = {id(p) for l in self.layers for p in l.parameters()}
 
     def _factors(self, losses, retain_graph):
-        check_losses(losses, self.taps.m)
-        return self.taps.factors(losses, retain_graph)
+        return self.taps.factors(losses, retain_graph)   # checks `losses` against the batch each layer saw
 
     def _weigh(self, gram, labels):
         return self.weight_fn(gram.detach(), labels).detach()

@@ -96,6 +96,13 @@ def use_ghost(layer, a, d):
 # %% ../nbs/01_pergrad.ipynb #879f1252
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
+def _holders(model):
+    "Parameter id -> names of every module attribute that holds it ('fc.weight'): more than one means tied weights"
+    holders = {}
+    for name, mod in model.named_modules():
+        for pn, p in mod.named_parameters(recurse=False): holders.setdefault(id(p), []).append(f"{name or type(mod).__name__}.{pn}")
+    return holders
+
 def check_layers(model, layers=None):
     "The modules to compare gradients over: `layers`, or every Linear and Conv2d of `model`"
     layers = [l for l in model.modules() if isinstance(l, SUPPORTED)] if layers is None else list(layers)
@@ -107,14 +114,25 @@ def check_layers(model, layers=None):
             raise ValueError(f"layers: {type(l).__name__} has no trainable parameter (requires_grad=False); choose a layer that is trained")
         if isinstance(l, nn.Conv2d) and l.padding_mode != 'zeros':
             raise ValueError(f"layers: Conv2d with padding_mode={l.padding_mode!r} is not supported; use padding_mode='zeros' or leave the layer out")
+    holders = _holders(model)
+    tied = [hs for l in layers for p in (l.weight, l.bias) if trainable(p) and len(hs := holders.get(id(p), [])) > 1]
+    if tied:
+        names = {id(m): n for n, m in model.named_modules()}
+        out = [f"'{names.get(id(l)) or type(l).__name__}'" for l in layers
+               if any(trainable(p) and len(holders.get(id(p), [])) > 1 for p in (l.weight, l.bias))]
+        raise ValueError(f"layers: {' and '.join(tied[0])} are one shared parameter (tied weights), and a per-layer Gram misses the cross terms "
+                         f"between its uses; leave {', '.join(out)} out of layers=[...] and choose layers whose parameters no other module holds")
     return layers
 
 # %% ../nbs/01_pergrad.ipynb #c60bc7c4
 class Taps:
     "Forward hooks that save each chosen layer's input and output for the next per-example Gram"
-    def __init__(self, model, layers=None):
-        self.layers = check_layers(model, layers)
+    def __init__(self, model, # the network whose forward passes are watched
+                 layers=None, # the modules to compare gradients over; None: every nn.Linear and nn.Conv2d of `model`
+                 batch_first=True): # False: a Linear layer's 3+-dim input is (seq, batch, ...), as for nn.LSTM(batch_first=False)
+        self.layers, self.batch_first = check_layers(model, layers), batch_first
         self.seen = {l: [] for l in self.layers}
+        self.names = {id(m): n for n, m in model.named_modules()}
         self.handles = [model.register_forward_pre_hook(self._reset)]
         self.handles += [l.register_forward_hook(self._save) for l in self.layers]
 
@@ -127,6 +145,38 @@ class Taps:
         self.seen[layer].append((a.detach(), a._version, out))
         return out.clone()  # the network goes on with a copy: in-place ops downstream cannot touch `out`
 
+    def _name(self, l):
+        n = self.names.get(id(l))
+        return f"{type(l).__name__} '{n}'" if n else type(l).__name__
+
+    def _bdim(self, l, a):
+        "The dimension of `l`'s input `a` that indexes the examples: 1 only for a sequence-first Linear input"
+        return int(not self.batch_first and isinstance(l, nn.Linear) and a.dim() >= 3)
+
+    def _check_batch(self, losses, saved):
+        "check_losses against the batch each chosen layer saw; a layer that sees the examples along another dimension is named"
+        sizes = [(l, a, a.shape[self._bdim(l, a)] if a.dim() else 0) for l, (a, *_) in zip(self.layers, saved)]
+        if not (isinstance(losses, torch.Tensor) and losses.dim() == 1): check_losses(losses, sizes[0][2])
+        n = len(losses)
+        for l, a, b in sizes:
+            if b == n: continue
+            if isinstance(l, nn.Linear) and a.dim() >= 3:
+                hint = ("inputs are read batch first, (batch, ..., features); if this layer is fed sequence first, (seq, batch, features), "
+                        "pass batch_first=False" if self.batch_first else "with batch_first=False its input is read (seq, batch, ...); "
+                        "if it is batch first, pass batch_first=True")
+                raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)} whose batch dimension {self._bdim(l, a)} "
+                                 f"has {b} entries, but there are {n} losses; {hint}; otherwise pass one loss per example (reduction='none')")
+            if len({s for *_, s in sizes}) == 1: check_losses(losses, b)   # every layer saw b examples: the losses are wrong
+            raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)}, not one row per example of the {n} losses; "
+                             "each chosen layer must see the batch along its first dimension (a layer fed (batch*seq, features) is not supported)")
+        check_losses(losses, n)
+
+    def _prepare(self, l, a, d):
+        "`a` and `d` batch first and in at least float32: a Gram is a sum of squares, and half precision overflows at 65504"
+        if self._bdim(l, a): a, d = a.movedim(1, 0), d.movedim(1, 0)
+        t = torch.promote_types(torch.promote_types(a.dtype, d.dtype), torch.float32)
+        return l, a.to(t), d.to(t)   # no copy when already float32
+
     def factors(self, losses, retain_graph=True):
         "(layer, input, output gradient) for every chosen layer, from one backward of `losses.sum()` to the layer outputs"
         for l, v in self.seen.items():
@@ -135,19 +185,20 @@ class Taps:
             if len(v) > 1: raise ValueError(f"layers: {type(l).__name__} ran {len(v)} times in one forward pass; each chosen layer "
                                             "must run exactly once per forward (weight sharing is not supported)")
         saved = [self.seen[l][0] for l in self.layers]
+        self._check_batch(losses, saved)
         for l, (a, v, _) in zip(self.layers, saved):
             if a._version != v: raise ValueError(f"the input of {type(l).__name__} was modified in place after the layer ran; "
                                                  "use an out-of-place op (e.g. inplace=False) before this layer")
         self._reset()   # consumed: a layer called directly (not through the model) starts afresh next time
         ds = torch.autograd.grad(losses.sum(), [z for *_, z in saved], retain_graph=retain_graph, allow_unused=True)
         if any(d is None for d in ds): raise ValueError("losses: a chosen layer did not take part in computing these losses")
-        return [(l, a, d) for l, (a, _, _), d in zip(self.layers, saved, ds)]
+        return [self._prepare(l, a, d) for l, (a, _, _), d in zip(self.layers, saved, ds)]
 
     @property
     def m(self):
         "Batch size of the last forward pass, None before one"
-        v = next(iter(self.seen.values()))
-        return v[0][0].shape[0] if v else None
+        l, v = next(iter(self.seen.items()))
+        return v[0][0].shape[self._bdim(l, v[0][0])] if v else None
 
     def remove(self):
         for h in self.handles: h.remove()
@@ -160,6 +211,7 @@ def check_losses(losses, m=None):
         shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
         raise ValueError(f"losses: expected one loss per example, shape ({m if m is not None else 'm'},), got {shape}; "
                          "compute the loss with reduction='none'")
+    if not len(losses): raise ValueError("losses: empty batch (0 examples), nothing to weigh; skip empty batches before the step")
     if losses.is_cuda: return   # counting would make every step wait for the GPU; train() checks each epoch's loss instead
     bad = (~torch.isfinite(losses)).sum().item()
     if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; lower the learning rate or check the inputs")
@@ -175,11 +227,15 @@ def gram_from_factors(factors):
     return gram, grads
 
 # %% ../nbs/01_pergrad.ipynb #1109d942
-def per_example_gram(model, x, y, layers=None, loss_fn=F.cross_entropy):
+def per_example_gram(model, # the network; `model(x)` gives the outputs `loss_fn` takes
+                     x, # a batch of inputs
+                     y, # the targets, one per example
+                     layers=None, # the modules to compare gradients over; None: every nn.Linear and nn.Conv2d
+                     loss_fn=F.cross_entropy, # called as loss_fn(model(x), y, reduction='none'): one loss per example
+                     batch_first=True): # False: Linear layers on 3+-dim inputs see (seq, batch, ...), not (batch, seq, ...)
     "The (m, m) matrix of <grad l_i, grad l_j> over the parameters of `layers` (default: every Linear and Conv2d)"
-    taps = Taps(model, layers)
+    taps = Taps(model, layers, batch_first)
     try:
         losses = loss_fn(model(x), y, reduction='none')
-        check_losses(losses, len(x))
         return gram_from_factors(taps.factors(losses, retain_graph=False))[0].detach()
     finally: taps.remove()

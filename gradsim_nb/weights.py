@@ -24,20 +24,36 @@ def _check_ak(a, k):
         raise ValueError(f"k: top-k must be an integer >= 1, or None to use every other example (the thesis uses 4), got {k!r}")
 
 # %% ../nbs/02_weights.ipynb #ac0b21ca
-def gradsim_weights(gram, a=4.0, k=4, labels=None):
+def _plain_fits(a, m, kk, dtype):
+    "Whether exp(a cos) can be summed as it stands: all m*kk terms, each at most e^a, add up below the dtype's largest number"
+    return a + math.log(m * kk) < math.log(torch.finfo(dtype).max)
+
+def gradsim_weights(gram, # (m, m) inner products of the per-example gradients, e.g. from per_example_gram
+                    a=4.0, # annealing scale: exp(a cos) sharpens the weights; 0 gives uniform weights
+                    k=4, # top-k: partners counted per example; None uses every other example
+                    labels=None): # within-class: a tensor or sequence of m labels; only same-label partners count
     "Per-example weights summing to 1: w_i = sum over the top-k j != i of exp(a cos(g_i, g_j)); with `labels`, same-label j only"
     _check_ak(a, k)
     if not isinstance(gram, torch.Tensor) or gram.dim() != 2 or gram.shape[0] != gram.shape[1]:
         raise ValueError(f"gram: expected a square (m, m) tensor of gradient inner products, got {getattr(gram, 'shape', type(gram).__name__)}")
     m = gram.shape[0]
+    if m == 0: raise ValueError("gram: empty batch (a 0x0 Gram, 0 examples), nothing to weigh; skip empty batches before the step")
     if not gram.is_cuda and not torch.isfinite(gram).all(): raise ValueError("gram: contains NaN or inf; the per-example gradients are not finite")
+    if gram.dtype in (torch.float16, torch.bfloat16): gram = gram.float()   # e^8 summed over a batch overflows float16
     if m == 1: return gram.new_ones(1)
     keep = ~torch.eye(m, dtype=torch.bool, device=gram.device)
     if labels is not None:
-        if len(labels) != m: raise ValueError(f"labels: expected {m} labels, one per example, got {len(labels)}")
+        labels = torch.as_tensor(labels, device=gram.device)
+        if labels.dim() != 1 or len(labels) != m:
+            raise ValueError(f"labels: expected {m} labels, one per example, got shape {tuple(labels.shape)}")
         keep &= labels[:, None] == labels[None, :]
-    s = torch.exp(a * cosine_from_gram(gram)) * keep          # terms outside the candidates count 0
-    w = s.topk(min(int(k or m), m - 1), dim=1).values.sum(1)
+    kk = min(int(k or m), m - 1)
+    cos = cosine_from_gram(gram)
+    if _plain_fits(a, m, kk, cos.dtype): s = torch.exp(a * cos) * keep          # terms outside the candidates count 0
+    else:   # e^a would overflow: exp(a (cos - c)) is the same up to the factor e^{-ac}, which normalising removes
+        c = cos.masked_fill(~keep, -1).max()                                 # the largest candidate cosine: its term becomes 1
+        s = torch.exp((a * (cos - c)).masked_fill(~keep, -math.inf))
+    w = s.topk(kk, dim=1).values.sum(1)
     total = w.sum()
     return torch.where(total > 0, w / total, 1 / m)   # a tensor condition: no wait for the GPU
 

@@ -125,3 +125,90 @@ def test_numpy_scalars_and_consumed_forward():
     losses = F.cross_entropy(model(X), Y, reduction='none')
     gs.weights(losses)
     with pytest.raises(ValueError, match='has not run with gradients enabled'): gs.weights(losses)
+
+
+def test_empty_batch_is_a_clear_error():
+    "Regression: a batch of 0 ended in ZeroDivisionError"
+    model = net()
+    with GradSim(model, [model[-1]]) as gs:
+        for f in (gs.backward, gs.weights):
+            with pytest.raises(ValueError, match='losses: empty batch'): f(F.cross_entropy(model(X[:0]), Y[:0], reduction='none'))
+
+
+def test_labels_as_a_list():
+    model = net(dropout=0.)
+    ws = []
+    for labels in (Y, Y.tolist()):
+        with GradSim(model, [model[-1]], a=4., k=2) as gs: ws.append(gs.weights(F.cross_entropy(model(X), Y, reduction='none'), labels))
+    assert torch.equal(*ws)
+
+
+def test_tied_weights_are_refused():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 5), nn.Tanh(), nn.Linear(5, 5), nn.Tanh(), nn.Linear(5, 3))
+    model[2].weight = model[0].weight
+    with pytest.raises(ValueError, match=r"layers: 0\.weight and 2\.weight are one shared parameter"): GradSim(model)
+    with pytest.raises(ValueError, match='tied weights'): GradSim(model, [model[0], model[4]])
+
+
+class SeqFirst(nn.Module):
+    def __init__(self):
+        super().__init__(); self.pos, self.out = nn.Linear(4, 8), nn.Linear(8, 3)
+    def forward(self, s): return self.out(self.pos(s).tanh().mean(0))
+
+
+@pytest.mark.parametrize('rebuild', [True, False])
+def test_sequence_first_with_seq_equal_to_batch(rebuild):
+    "Regression: a Linear fed (T, B, F) with T == B got silently wrong weights; with batch_first=False the step is exact"
+    torch.manual_seed(0)
+    model, s, y = SeqFirst(), torch.randn(6, 6, 4), torch.randint(0, 3, (6,))
+    g = per_example(model, s, y)
+    with GradSim(model, a=4., k=2, rebuild=rebuild, batch_first=False) as gs:
+        w = gs.backward(F.cross_entropy(model(s), y, reduction='none'))
+    assert torch.allclose(w, gradsim_weights(g @ g.T, 4., 2), atol=1e-6)
+    assert torch.allclose(torch.cat([p.grad.flatten() for p in model.parameters()]), w @ g, atol=1e-5)
+    with GradSim(model, a=4., k=2) as gs:   # T != B without the argument: an error that says what to pass
+        with pytest.raises(ValueError, match="Linear 'pos' saw an input of shape .*pass batch_first=False"):
+            gs.backward(F.cross_entropy(model(torch.randn(5, 6, 4)), y, reduction='none'))
+
+
+def agreeing_batch(m=128):
+    "A batch whose gradients nearly all agree: the largest weights sums, the worst case for half precision"
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(1, 16, generator=g).expand(m, 16) + 0.01 * torch.randn(m, 16, generator=g), torch.zeros(m, dtype=torch.long)
+
+
+@pytest.mark.parametrize('layers', ['last', 'all'])
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_model(dtype, layers):
+    "Regression: a float16 model at a = 8, batch 128 got every weight 0 and a zero gradient, without an error"
+    x, y = agreeing_batch()
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 10))
+    out = {}
+    for dt in (torch.float32, dtype):
+        model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 10)).to(dt)
+        model.load_state_dict(ref.state_dict())
+        with GradSim(model, [model[-1]] if layers == 'last' else None, a=8., k=4) as gs:
+            w = gs.backward(F.cross_entropy(model(x.to(dt)), y, reduction='none'))
+        assert w.dtype == torch.float32 and torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(1.))
+        assert all(p.grad.dtype == dt and p.grad.abs().sum() > 0 for p in model.parameters())
+        out[dt] = w, torch.cat([p.grad.float().flatten() for p in model.parameters()])
+    (w32, g32), (wh, gh) = out[torch.float32], out[dtype]
+    assert torch.allclose(wh, w32, rtol=0.02) and (gh - g32).norm() / g32.norm() < 0.05
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_autocast(dtype):
+    "Under autocast the layer inputs stay float32 and the outputs are half: the factors are brought to one dtype"
+    x, y = agreeing_batch()
+    grads = []
+    for cast in (False, True):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 10))
+        with GradSim(model, a=8., k=4) as gs:
+            with torch.autocast('cpu', dtype=dtype, enabled=cast): losses = F.cross_entropy(model(x), y, reduction='none')
+            w = gs.backward(losses)
+        assert torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(1.))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert (grads[1] - grads[0]).norm() / grads[0].norm() < 0.05

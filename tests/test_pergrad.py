@@ -89,3 +89,83 @@ def test_weight_sharing_is_refused():
 def test_reflect_padding_is_refused():
     net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, padding_mode='reflect'), nn.Flatten())
     with pytest.raises(ValueError, match="padding_mode='zeros'"): per_example_gram(net, torch.randn(2, 1, 4, 4), torch.zeros(2).long())
+
+
+def tied_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3))
+    net[2].weight = net[0].weight
+    return net
+
+
+def test_tied_weights_are_refused_naming_both_uses():
+    "Regression: a Parameter held by two chosen layers gave a Gram off by 2-4% without a word"
+    net, x, y = tied_net(), torch.randn(5, 4), torch.randint(0, 3, (5,))
+    g = naive_per_example_grads(net, x, y)                       # model.parameters() lists the shared weight once
+    with pytest.raises(ValueError, match=r"layers: 0\.weight and 2\.weight are one shared parameter .*leave '0', '2' out"):
+        per_example_gram(net, x, y)
+    with pytest.raises(ValueError, match='tied weights'): per_example_gram(net, x, y, [net[2]])   # its partner, unchosen, still counts
+    params = list(net[4].parameters())
+    g4 = naive_per_example_grads(net, x, y, params)
+    assert torch.allclose(per_example_gram(net, x, y, [net[4]]), g4 @ g4.T, rtol=1e-4, atol=1e-6)   # untied layers still work
+    assert g.shape[1] == sum(p.numel() for p in net.parameters())
+
+
+def test_tied_to_an_unsupported_module_is_refused():
+    emb, out = nn.Embedding(5, 4), nn.Linear(4, 5, bias=False)
+    out.weight = emb.weight
+    net = nn.Sequential(emb, nn.Flatten(), nn.Tanh(), nn.Linear(12, 4), out)
+    with pytest.raises(ValueError, match=r"0\.weight and 4\.weight"): per_example_gram(net, torch.randint(0, 5, (3, 3)), torch.zeros(3).long(), [out])
+
+
+class SeqFirst(nn.Module):
+    "A per-position Linear on (seq, batch, features), averaged over the sequence, then a classifier"
+    def __init__(self):
+        super().__init__(); self.pos, self.out = nn.Linear(6, 8), nn.Linear(8, 3)
+    def forward(self, s): return self.out(self.pos(s).tanh().mean(0))
+
+
+def test_sequence_first_needs_batch_first_false():
+    torch.manual_seed(0)
+    net, y = SeqFirst(), torch.randint(0, 3, (5,))
+    for layers in (None, [net.pos]):   # seq 7 != batch 5: the error names the layer and the argument, not the losses
+        with pytest.raises(ValueError, match=r"layers: Linear 'pos' saw an input of shape \(7, 5, 6\).*pass batch_first=False"):
+            per_example_gram(net, torch.randn(7, 5, 6), y, layers)
+    for seq in (7, 5):                 # seq == batch: only the argument can tell, and then the numbers are right
+        s = torch.randn(seq, 5, 6)
+        g = naive_per_example_grads(net, s, y)
+        assert torch.allclose(per_example_gram(net, s, y, batch_first=False), g @ g.T, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(per_example_gram(net, s, y), g @ g.T, rtol=1e-2)   # read batch first, the T == B Gram is wrong
+
+
+def test_batch_first_false_leaves_batch_first_and_conv_layers_alone():
+    torch.manual_seed(1)
+    net, x, y = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(12, 4), nn.Tanh(), nn.Linear(4, 3)), torch.randn(6, 2, 4, 4), torch.randint(0, 3, (6,))
+    g = naive_per_example_grads(net, x, y)
+    assert torch.allclose(per_example_gram(net, x, y, batch_first=False), g @ g.T, rtol=1e-4, atol=1e-6)
+    net2 = nn.Sequential(nn.Linear(6, 4), nn.Flatten(), nn.Linear(20, 3))   # batch first (6, 5, 6) read as seq first: caught
+    with pytest.raises(ValueError, match=r"batch dimension 1 has 5 entries, but there are 6 losses; with batch_first=False"):
+        per_example_gram(net2, torch.randn(6, 5, 6), torch.randint(0, 3, (6,)), batch_first=False)
+
+
+def test_a_layer_fed_a_reshaped_batch_is_named():
+    class Flat(nn.Module):
+        def __init__(self): super().__init__(); self.pos, self.out = nn.Linear(6, 2), nn.Linear(10, 3)
+        def forward(self, x): return self.out(self.pos(x.reshape(-1, 6)).reshape(len(x), -1))
+    with pytest.raises(ValueError, match=r"layers: Linear 'pos' saw an input of shape \(20, 6\), not one row per example of the 4 losses"):
+        per_example_gram(Flat(), torch.randn(4, 5, 6), torch.zeros(4).long())
+
+
+def test_empty_batch():
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match='losses: empty batch'): per_example_gram(net, torch.randn(0, 3), torch.zeros(0).long())
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_gram_is_computed_in_float32(dtype):
+    torch.manual_seed(0)
+    net, x, y = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)), torch.randn(12, 8) * 30, torch.randint(0, 4, (12,))
+    G = per_example_gram(net, x, y)
+    Gh = per_example_gram(net.to(dtype), x.to(dtype), y)
+    assert Gh.dtype == torch.float32 and torch.isfinite(Gh).all()
+    assert (Gh - G).norm() / G.norm() < 0.05

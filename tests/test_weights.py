@@ -86,3 +86,61 @@ def test_controls():
     assert torch.equal(rectified_gaussian_weights(64, gen()), rectified_gaussian_weights(64, gen()))  # seeded
     w = uniform_random_weights(64, gen())
     assert (w > 0).all() and (w < 2 / 64).all()
+
+
+def shifted_reference(gram, a, k):
+    "Float64, written out: exp(a (cos - c)) over each row's top-k partners, c the largest off-diagonal cosine, normalised"
+    cos = cosine_from_gram(gram.double())
+    m = len(cos)
+    off = cos[~torch.eye(m, dtype=torch.bool)].view(m, m - 1)
+    raw = torch.exp(a * (off - off.max())).topk(min(k, m - 1), dim=1).values.sum(1)
+    return raw / raw.sum()
+
+
+@pytest.mark.parametrize('a', [85., 89., 100., 300., 1000.])
+def test_large_a_does_not_overflow(a):
+    "Regression: a >= 89 in float32 (a >= 710 in float64) gave uniform or NaN weights whatever the Gram"
+    _, G = random_gram(m=16, dim=3, seed=2)
+    ref = shifted_reference(G, a, 4)
+    assert ref.max() > 0.1            # far from uniform (1/16): the test can fail
+    for dt in (torch.float32, torch.float64):
+        w = gradsim_weights(G.to(dt), a, 4)
+        assert torch.isfinite(w).all() and torch.allclose(w.double(), ref, atol=1e-5)
+
+
+def test_a_88_on_equal_gradients_is_uniform():
+    assert torch.equal(gradsim_weights(torch.ones(4, 4), a=88.), torch.full((4,), .25))
+    assert torch.equal(gradsim_weights(torch.ones(4, 4, dtype=torch.float64), a=709.), torch.full((4,), .25, dtype=torch.float64))
+
+
+def test_normal_a_uses_the_plain_formula_bit_for_bit():
+    "Recorded runs must reproduce: below the overflow bound the weights are exactly exp(a cos) summed and normalised"
+    _, G = random_gram(m=128, dim=5, seed=3)
+    G = G.float()
+    for a, k in [(4., 4), (8., 2), (80., 4)]:
+        s = torch.exp(a * cosine_from_gram(G)) * ~torch.eye(128, dtype=torch.bool)
+        w = s.topk(k, dim=1).values.sum(1)
+        assert torch.equal(gradsim_weights(G, a, k), w / w.sum())
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_gram(dtype):
+    "Regression: a float16 Gram of agreeing gradients at a = 8, m = 128 overflowed to all-zero weights"
+    g = torch.randn(1, 6).expand(128, 6) + 0.05 * torch.randn(128, 6, generator=torch.Generator().manual_seed(0))
+    G = g @ g.T
+    w = gradsim_weights(G.to(dtype), a=8.)
+    assert w.dtype == torch.float32 and torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(1.))
+    assert torch.allclose(w, gradsim_weights(G, a=8.), rtol=0.02)
+
+
+def test_empty_gram():
+    with pytest.raises(ValueError, match='gram: empty batch'): gradsim_weights(torch.zeros(0, 0))
+
+
+def test_labels_as_a_sequence():
+    import numpy as np
+    _, G = random_gram(m=6)
+    y = [0, 1, 0, 1, 1, 2]
+    ref = gradsim_weights(G, 2., 2, torch.tensor(y))
+    assert torch.equal(gradsim_weights(G, 2., 2, y), ref) and torch.equal(gradsim_weights(G, 2., 2, np.array(y)), ref)
+    with pytest.raises(ValueError, match=r'labels: expected 6 labels, one per example, got shape \(5,\)'): gradsim_weights(G, labels=y[:5])
