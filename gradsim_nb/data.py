@@ -8,7 +8,7 @@ __all__ = ['CLASSES', 'NOISE_KINDS', 'CIFAR10N_SETS', 'MEAN', 'STD', 'cache_dir'
            'to_float', 'batch_indices']
 
 # %% ../nbs/04_data.ipynb #3e378fa2
-import os, io, tarfile, warnings
+import os, io, tarfile, warnings, hashlib, tempfile, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -21,33 +21,59 @@ def cache_dir(cache=None):
     return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
 # %% ../nbs/04_data.ipynb #740936aa
+def _archive_error(src, e):
+    "A one-line ValueError for a tarball that `tarfile` cannot read"
+    msg = ' '.join(str(e).split())
+    if src.stat().st_size == 0: why = 'the file is empty'
+    elif isinstance(e, EOFError): why = 'it is truncated: the compressed data end early'
+    elif 'method gz: ' in msg: why = 'not a gzip-compressed tar: ' + msg.split('method gz: ')[1].split(' - ')[0]
+    else: why = f'{type(e).__name__}: {msg[:150]}'
+    return ValueError(f"data: cannot read the tarball {src} ({why}); download or copy it again, or point --data/GRADSIM_DATA at a good copy")
+
 def _members(src):
-    "(split, class, name, bytes) for every image under `src`, a .tar.gz or a folder in ImageFolder layout"
+    "(split, class, name, bytes, where) for every image under `src`, a .tar.gz or a folder in ImageFolder layout; `where` names the file"
     if src.is_file():
-        with tarfile.open(src) as tf:
-            for m in tf:
-                parts = Path(m.name).parts
-                if m.isfile() and len(parts) >= 3 and parts[-3] in ('train', 'test'):
-                    yield parts[-3], parts[-2], parts[-1], tf.extractfile(m).read()
+        try:
+            with tarfile.open(src) as tf:
+                for m in tf:
+                    parts = Path(m.name).parts
+                    if m.isfile() and len(parts) >= 3 and parts[-3] in ('train', 'test'):
+                        yield parts[-3], parts[-2], parts[-1], tf.extractfile(m).read(), f"member {m.name} of {src}"
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as e: raise _archive_error(src, e) from None
     else:
         for f in src.glob('*/*/*'):
-            if f.parent.parent.name in ('train', 'test') and f.is_file(): yield f.parent.parent.name, f.parent.name, f.name, f.read_bytes()
+            if f.parent.parent.name in ('train', 'test') and f.is_file(): yield f.parent.parent.name, f.parent.name, f.name, f.read_bytes(), str(f)
+
+def _decode(rows):
+    "uint8 (3, 32, 32) images from the JPEG bytes of `rows`; a file that is not one is named"
+    from torchvision.io import decode_jpeg, ImageReadMode
+    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) if b else torch.zeros(0, dtype=torch.uint8) for *_, b, _ in rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # torchvision 0.29 marks its decoders as deprecated in favour of torchcodec
+        try: imgs = decode_jpeg(data, mode=ImageReadMode.RGB)
+        except RuntimeError:             # the batch decoder does not say which image: try them one at a time
+            for (*_, where), t in zip(rows, data):
+                try: decode_jpeg(t, mode=ImageReadMode.RGB) if len(t) else None
+                except RuntimeError as e: why = str(e).split(', ')[-1].strip()
+                else: why = None if len(t) else 'an empty file'
+                if why: raise ValueError(f"data: {where} is not a readable JPEG ({why}); replace the file or get a fresh copy of the data")
+            raise
+    for (*_, where), im in zip(rows, imgs):
+        if im.shape != (3, 32, 32):
+            raise ValueError(f"data: {where} is a {im.shape[1]}x{im.shape[2]} image, not CIFAR-10's 32x32; point --data/GRADSIM_DATA at CIFAR-10")
+    return torch.stack(imgs)
 
 def decode_image_folder(src):
     "Decode a CIFAR-10 ImageFolder copy (folder or .tar.gz) into uint8 tensors, class-major order"
-    from torchvision.io import decode_jpeg, ImageReadMode
     items = sorted(_members(Path(src)))
     out = {}
     for split in ('train', 'test'):
         rows = [it for it in items if it[0] == split]
-        classes = sorted({c for _, c, _, _ in rows})
+        classes = sorted({c for _, c, *_ in rows})
         if tuple(classes) != CLASSES:
             raise ValueError(f"data: {src} is not CIFAR-10 in ImageFolder layout: expected {split}/<class>/*.jpg "
                              f"for the classes {', '.join(CLASSES)}, found {classes or 'no images'} under {split}/")
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')   # torchvision 0.29 marks its decoders as deprecated in favour of torchcodec
-            imgs = decode_jpeg([torch.frombuffer(bytearray(b), dtype=torch.uint8) for *_, b in rows], mode=ImageReadMode.RGB)
-        out[split] = (torch.stack(imgs), torch.tensor([classes.index(c) for _, c, _, _ in rows]))
+        out[split] = (_decode(rows), torch.tensor([classes.index(c) for _, c, *_ in rows]))
     out['order'] = 'class-major'
     return out
 
@@ -57,7 +83,11 @@ def load_torchvision(root, download):
     from torchvision.datasets import CIFAR10
     out = {}
     for split in ('train', 'test'):
-        ds = CIFAR10(root, train=split == 'train', download=download)
+        try: ds = CIFAR10(root, train=split == 'train', download=download)
+        except RuntimeError:
+            if download: raise
+            raise ValueError(f"data: {Path(root) / 'cifar-10-batches-py'} is missing files or they fail torchvision's MD5 check; "
+                             "copy it again, or point --data/GRADSIM_DATA at another copy") from None
         out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
     out['order'] = 'original'
     return out
@@ -74,20 +104,50 @@ def _source(data):
             if (p / name).exists(): return _source(p / name)
     return None
 
+def _fingerprint(src):
+    "A string that changes whenever the source does: a tarball's SHA-256; a folder's file names, sizes and mtimes"
+    if src is None: return 'torchvision download (MD5-checked by torchvision)'
+    kind, p = src[0], src[1].resolve()
+    if p.is_file():
+        h = hashlib.sha256()
+        with open(p, 'rb') as f:
+            while b := f.read(1 << 22): h.update(b)
+        return f"tarball sha256 {h.hexdigest()}"   # not the name: a copy elsewhere is the same data
+    root, h, n = p / 'cifar-10-batches-py' if kind == 'torchvision' else p, hashlib.sha256(), 0
+    for top, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(top, name))
+            h.update(f"{os.path.relpath(os.path.join(top, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()); n += 1
+    return f"folder {p}, {n} files, sha256 of names, sizes and mtimes {h.hexdigest()}"
+
 def _valid(d):
     return (isinstance(d, dict) and {'train', 'test', 'order'} <= d.keys() and d['train'][0].shape == (50000, 3, 32, 32)
             and d['test'][0].shape == (10000, 3, 32, 32) and d['train'][0].dtype == torch.uint8)
 
-def _read_cache(f):
-    "The cached tensors, or None (with a warning) when the file is unreadable or not CIFAR-10"
+def _read_cache(f, key, data):
+    "The cached tensors, or None (with a warning) when the file is unreadable, not CIFAR-10, or made from another source than `key`"
     try: d = torch.load(f, weights_only=True)
     except Exception as e: d = e
-    if _valid(d): return d
-    warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
+    if not _valid(d): warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
+    elif d.get('source') != key:
+        was = f"{d.get('made_from', 'another source')} ({d['source'][:30]}...)" if 'source' in d else 'an unrecorded source (an older version)'
+        warnings.warn(f"cache: {f} was made from {was}, not from {data} ({key[:30]}...); rebuilding it")
+    else: return d
     return None
 
+def _check_cache(cdir, f):
+    "Raise a one-line ValueError, before any decoding, unless the cache file `f` can be written into the folder `cdir`"
+    hint = "pass --cache (the cache argument) or set GRADSIM_CACHE to a folder you can write to"
+    if cdir.exists() and not cdir.is_dir(): raise ValueError(f"cache: {cdir} is a file, not a folder; {hint}")
+    try:
+        cdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cdir): pass   # a real write: permissions, read-only disks, full quotas
+    except OSError as e: raise ValueError(f"cache: cannot write to the folder {cdir} ({e.strerror or type(e).__name__}); {hint}") from None
+    if f.exists() and not f.is_file(): raise ValueError(f"cache: {f} is a folder, not a cache file; move it away, or {hint}")
+
 # %% ../nbs/04_data.ipynb #e7b512c6
-_LOADED = {}   # cache file -> tensors already read in this process (a sweep reads them once, not once per run)
+_LOADED = {}   # (cache file, source fingerprint) -> tensors already read in this process (a sweep reads them once, not once per run)
 
 def load_cifar10(data=None, cache=None):
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; decoded once, then read from the cache"
@@ -97,11 +157,13 @@ def load_cifar10(data=None, cache=None):
     if data and src is None:
         raise ValueError(f"data: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
                          "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
-    f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"   # one cache per kind of source: never another copy's data
-    if f in _LOADED: return _LOADED[f]
-    if f.exists() and (d := _read_cache(f)) is not None:
-        _LOADED[f] = d
+    f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"   # one cache per kind of source: the two orders differ
+    key = _fingerprint(src)                                        # ... and it serves only the source it was made from
+    if (f, key) in _LOADED: return _LOADED[f, key]
+    if f.is_file() and (d := _read_cache(f, key, data or 'the torchvision download')) is not None:
+        _LOADED[f, key] = d
         return d
+    _check_cache(cdir, f)   # before the slow part: an unwritable cache should not cost a full decode first
     tried = [f"no cache at {f}"]
     if src:
         d = decode_image_folder(src[1]) if src[0] == 'imagefolder' else load_torchvision(src[1], download=False)
@@ -113,10 +175,11 @@ def load_cifar10(data=None, cache=None):
             raise FileNotFoundError("CIFAR-10 not found. Tried:\n  - " + "\n  - ".join(tried) +
                 "\nGet it with a network connection (torchvision downloads it), or point at a copy: "
                 "GRADSIM_DATA=/path/to/cifar10-jpeg.tar.gz (ImageFolder layout) or a folder with cifar-10-batches-py") from None
-    if not _valid(d): raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10")
-    cdir.mkdir(parents=True, exist_ok=True)
+    if not _valid(d): raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10; point --data/GRADSIM_DATA at CIFAR-10")
+    d['source'], d['made_from'] = key, str(data or 'the torchvision download')
     tmp = f.with_suffix(f'.{os.getpid()}.tmp')
-    torch.save(d, tmp); tmp.replace(f)   # atomic, and per process: an interrupted or concurrent write never leaves a half cache
+    try: torch.save(d, tmp); tmp.replace(f)   # atomic, and per process: an interrupted or concurrent write never leaves a half cache
+    finally: tmp.unlink(missing_ok=True)       # nor a temporary file, whatever went wrong
     return d
 
 # %% ../nbs/04_data.ipynb #59a31b80
