@@ -29,3 +29,32 @@ def test_a_named_file_holds_the_image_at_that_index(tmp_path):
     f = write_suspects(tmp_path / 's.csv', torch.arange(50000.), d.y, top=2, names=names)
     rows = list(csv.DictReader(open(f)))
     assert [r['image'] for r in rows] == [names[49999], names[49998]] and rows[0]['index'] == '49999'
+
+
+def toy_data(rate, kind, seed, data, cache, verbose):
+    "200 random training images, 50 test images"
+    g = torch.Generator().manual_seed(seed)
+    true = torch.randint(0, 10, (200,), generator=g)
+    x = torch.randint(0, 255, (200, 3, 32, 32), dtype=torch.uint8, generator=g)
+    return D.NoisyData(x, D.add_label_noise(true, rate, kind, seed=seed), true, x[:50], true[:50])
+
+
+@pytest.mark.parametrize('argv, msg', [(['--subset', '500,100,7'], '--subset: expected N_TRAIN,N_TEST, two positive integers'),
+                                       (['--subset', '0,0'], '--subset: expected N_TRAIN,N_TEST, two positive integers'),
+                                       (['--subset', '5'], '--subset: expected N_TRAIN,N_TEST, two positive integers'),
+                                       (['--top', '0'], '--top must be at least 1, got 0'), (['--top', '-5'], '--top must be at least 1, got -5'),
+                                       (['--subset', '300,10'], 'subset: asked for 300 training and 10 test examples, but the data has 200 and 50')])
+def test_suspects_refuses_arguments_that_would_write_nonsense(argv, msg, tmp_path, monkeypatch):
+    from gradsim_nb import runs
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    monkeypatch.setattr(runs, 'train', lambda *a, **k: pytest.fail('trained with arguments it should refuse'))
+    with pytest.raises(SystemExit) as e: runs.suspects_main(argv + ['--epochs', '1', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
+    assert str(e.value).startswith('gradsim-suspects: error: ') and msg in str(e.value) and '\n' not in str(e.value)
+    assert not (tmp_path / 's.csv').exists()
+
+
+def test_suspects_writes_the_run_and_csv_of_one_subset(tmp_path, monkeypatch, capsys):
+    from gradsim_nb import runs
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    runs.suspects_main(['--subset', '100,20', '--epochs', '1', '--top', '500', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
+    assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 100 and ': 100 examples' in capsys.readouterr().out   # --top past the end: all 100

@@ -83,3 +83,93 @@ def test_a_killed_worker_is_replaced_and_its_runs_retried(tmp_path, one_thread, 
         assert failed and all('worker process died 1 times' in err for _, err in results if err)
     for p in mp.active_children(): p.join(10)   # terminated by the runner; reap them
     assert not mp.active_children()
+
+
+# Issue 17: a sweep ends cleanly, or is stopped cleanly, however it ends; each a `gradsim-sweep` in its own process
+
+import signal, socket, subprocess, sys, time
+
+
+def sweep_cmd(out, *extra):
+    return [sys.executable, '-c', 'from gradsim_nb.experiments import sweep; sweep()', 'table1', '--quick', '--seeds', '1', '--threads', '1',
+            '--out', str(out), *extra]
+
+
+def children(pid):
+    "Process ids of `pid`'s children, from every one of its threads"
+    kids = []
+    for f in Path(f'/proc/{pid}/task').glob('*/children'):
+        try: kids += map(int, f.read_text().split())
+        except OSError: pass
+    return kids
+
+
+def alive(pid):
+    "Running (a zombie, dead but not yet reaped by its new parent, counts as gone)"
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError: return False
+
+
+def is_worker(pid):
+    try: return b'spawn_main' in Path(f'/proc/{pid}/cmdline').read_bytes()
+    except OSError: return False
+
+
+@needs_data
+@pytest.mark.skipif(not Path('/proc/self/task').exists(), reason='reads /proc (Linux)')
+@pytest.mark.parametrize('sig', ['SIGKILL', 'SIGTERM'])
+def test_a_killed_sweep_leaves_no_worker_behind(tmp_path, one_thread, sig):
+    "Workers (about 1 GB each) must not outlive their sweep: SIGTERM stops them as Ctrl-C does, and after SIGKILL they notice and exit"
+    from gradsim_nb.experiments import claimed_by
+    out, kids = tmp_path / 'out', []
+    with open(tmp_path / 'log', 'w') as log:   # a file, not a pipe: waiting on the sweep must not wait on its workers
+        p = subprocess.Popen(sweep_cmd(out, '--jobs', '2'), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        t = time.time()
+        while sum(map(is_worker, children(p.pid))) < 2:
+            assert p.poll() is None and time.time() - t < 120, (tmp_path / 'log').read_text()[-2000:]
+            time.sleep(0.1)
+        time.sleep(4)   # let them get into their runs (a worker terminated then holds tqdm's lock)
+        kids = children(p.pid)
+        p.send_signal(getattr(signal, sig))
+        p.wait(30)
+        t = time.time()
+        while any(map(alive, kids)) and time.time() - t < 5: time.sleep(0.1)
+        assert not [k for k in kids if alive(k)], f'still running {time.time() - t:.1f} s after the sweep died'
+    finally:
+        if p.poll() is None: p.kill()
+        for k in kids:
+            if alive(k): os.kill(k, signal.SIGKILL)
+    claims = list(out.glob('*.claim'))
+    if sig == 'SIGTERM':   # cleaned up as after Ctrl-C: claims given back, status 128 + 15, no semaphore left to a terminated worker
+        log = (tmp_path / 'log').read_text()
+        assert p.returncode == 143 and not claims and 'interrupted' in log and 'leaked semaphore' not in log, log[-2000:]
+    else:                  # no chance to clean up: its claims are left, and stale, so the next sweep takes them over
+        assert claims and all(claimed_by(c.with_suffix('')) is None for c in claims)
+
+
+@needs_data
+def test_a_sweep_ends_without_leaked_semaphores_and_leaves_another_sweeps_run_alone(tmp_path, one_thread):
+    from gradsim_nb.experiments import pending, run_name
+    out = tmp_path / 'out'
+    out.mkdir()
+    name = run_name(*pending(['table1'], out, seeds=1, quick=True)[0])
+    other = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])   # stands for a second sweep, training one run
+    try:
+        claim = json.dumps(dict(pid=other.pid, host=socket.gethostname()))
+        (out / f'{name}.claim').write_text(claim)
+        r = subprocess.run(sweep_cmd(out, '--jobs', '2'), capture_output=True, text=True, timeout=300)
+    finally: other.kill(); other.wait()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'leaked semaphore' not in r.stderr and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert f'{name}: left alone, being trained by process {other.pid}' in r.stdout and '1 of 3 runs were left to another sweep' in r.stdout
+    assert len(list(out.glob('*.json'))) == 2 and not (out / name).exists()
+    assert [f.name for f in out.glob('*.claim')] == [f'{name}.claim'] and (out / f'{name}.claim').read_text() == claim
+
+
+def test_list_into_a_closed_pipe_exits_quietly(tmp_path):
+    "`gradsim-sweep --list | head`: the reader has gone before the list is written"
+    p = subprocess.Popen(sweep_cmd(tmp_path, '--list')[:3] + ['all', '--list', '--out', str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()   # long before the sweep has imported torch and starts writing
+    err = p.stderr.read()
+    assert p.wait(120) == 1 and err == ''
