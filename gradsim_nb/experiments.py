@@ -54,6 +54,17 @@ EXPERIMENTS = {
                                   for rule in ('vanilla', 'gradsim', 'rectified_gaussian')}),
     'suspects': dict(seeds=3, runs={f'{name} @ {where}': dict(cfg, **noise) for where, noise in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))
                                     for name, cfg in (('gradsim', dict(G, track=True)), ('cleanlab', dict(rule='cleanlab')))}),
+    # beyond the thesis: Table 1's comparison on 10 seeds (seeds 0-4 are Table 1's own runs), and remembering agreement (notebook 27)
+    'table1_10seeds': dict(seeds=10, runs={'vanilla': dict(rule='vanilla'), 'gradsim': G}),
+    'memory_decay': dict(seeds=1, runs={f'decay {d:g}': dict(rule='agreement', decay=d) for d in (0.0, 0.5, 0.8, 0.95)}),
+    'memory': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'), 'gradsim': G,
+                                  'memory': dict(rule='agreement'),
+                                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5),
+                                  'memory, mixture drop': dict(rule='agreement', select='mixture', warmup=5),
+                                  'small loss, mixture drop': dict(rule='small_loss', decay=0.0, select='mixture', warmup=5),
+                                  'loss memory, mixture drop': dict(rule='small_loss', select='mixture', warmup=5),
+                                  'agreement filter, fine-tune': dict(rule='agreement_finetune', epochs=60),
+                                  'loss filter, fine-tune': dict(rule='loss_finetune', epochs=60)}),
 }
 
 # %% ../nbs/07_experiments.ipynb #7c9c9c6a

@@ -52,8 +52,22 @@ def test_sweep_bad_arguments(tmp_path):
 
 def test_every_experiment_names_valid_rules():
     from gradsim_nb.learner import RULES
+    from gradsim_nb.train import MEMORY_RULES, STAGED
     for exp in EXPERIMENTS.values():
-        for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + ('cleanlab',) or cfg['rule'].startswith('twostage_')
+        for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + MEMORY_RULES + STAGED + ('cleanlab',), cfg['rule']
+    assert runs.run_name(dict(rule='agreement'), 0) != runs.run_name(dict(rule='agreement', decay=0.8), 0) != runs.run_name(dict(rule='agreement', select='mixture'), 0)
+    assert runs.run_name(dict(rule='gradsim', decay=0.8), 0) == runs.run_name(dict(rule='gradsim'), 0)   # gradsim keeps no memory
+
+
+def test_memory_and_filter_rules_run_from_a_run_dict(tmp_path, monkeypatch):
+    "Each rule of notebook 27 trains from the registry's kind of dict, and the two-stage filters keep some examples"
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    for cfg in (dict(rule='agreement', select='mixture', warmup=1, epochs=2), dict(rule='small_loss', select='mixture', epochs=2),
+                dict(rule='agreement_finetune', epochs=2), dict(rule='loss_finetune', epochs=2)):
+        h = runs.train_run(cfg, 0, progress=False, log=None)
+        assert len(h['epochs']) == 2 and h['config']['rule'] == cfg['rule']
+        if cfg['rule'].endswith('finetune'): assert 0 < h['config']['kept'] <= 200
+    with pytest.raises(ValueError, match='even number'): runs.train_run(dict(rule='loss_finetune', epochs=3), 0, log=None)
 
 
 def test_shards_split_by_name_whenever_they_start(tmp_path):
