@@ -44,7 +44,7 @@ def mixture_threshold(v, # scores of every example, higher = more trusted
 class AgreementStep(Callback):
     "Aggregation rule: weight each example by an EMA of its score across epochs (gradient agreement or loss), after `warmup` plain epochs"
     def __init__(self, signal='gradsim', # 'gradsim' (m w_i of eq. 1) or 'loss' (-loss)
-                 decay=0.5, # beta, the share of the old memory a visit keeps (0: this visit only)
+                 decay=0.8, # beta, the share of the old memory a visit keeps (0: this visit only; 0.8 chosen below)
                  select='soft', # 'soft': w proportional to the memory (gradsim); 'mixture': drop those below the mixture threshold
                  warmup=0, # epochs of plain mean steps first (the memory fills meanwhile)
                  layers='last', # gradsim signal: which layers' gradients are compared

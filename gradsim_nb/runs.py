@@ -18,7 +18,7 @@ from .losses import LOSSES
 from .suspects import cleanlab_run, suspicion, write_suspects, image_names, detection
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
-DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.5, select='soft',
+DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft',
                 warmup=0, relabel=None, loss='ce', track=False, subset=None)
 KINDS = NOISE_KINDS + tuple(f'cifar10n-{s}' for s in CIFAR10N_SETS)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop'),
@@ -118,7 +118,7 @@ def _parser():
     p.add_argument('--rules', default='vanilla,oracle,gradsim', help=f"comma-separated, from {', '.join(RULES + MEMORY_RULES)}")
     p.add_argument('--a', type=float, default=4.0, help='annealing scale')
     p.add_argument('--k', type=int, default=4, help='top-k')
-    p.add_argument('--decay', type=float, default=0.5, help='agreement, small_loss: share of the old memory a visit keeps (notebook 27)')
+    p.add_argument('--decay', type=float, default=0.8, help='agreement, small_loss: share of the old memory a visit keeps (notebook 27)')
     p.add_argument('--select', default='soft', choices=['soft', 'mixture'], help='agreement, small_loss: soft weights, or drop below the mixture threshold')
     p.add_argument('--warmup', type=int, default=0, help='agreement, small_loss: plain epochs first')
     p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 3,3 (notebook 20)')

@@ -31,7 +31,7 @@ def train(data:NoisyData, # training images with noisy and true labels, and the 
           k=4, # gradient rules: top-k partners (None: all)
           q=0.2, # rank_drop: fraction of each batch dropped
           drop='bottom', # rank_drop: drop the 'bottom' or the 'top' of the ranking
-          decay=0.5, # memory rules: the share of an example's old memory a visit keeps (notebook 27)
+          decay=0.8, # memory rules: the share of an example's old memory a visit keeps (notebook 27)
           select='soft', # memory rules: 'soft' weights, or 'mixture' to drop below the mixture threshold
           warmup=0, # memory rules: plain epochs first
           relabel=None, # None, or `Relabel`'s settings as a dict, e.g. dict(margin=3.0, patience=3) (notebook 20)
