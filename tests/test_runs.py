@@ -55,7 +55,10 @@ def test_every_experiment_names_valid_rules():
     from gradsim_nb.train import MEMORY_RULES, STAGED
     for exp in EXPERIMENTS.values():
         for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + MEMORY_RULES + STAGED + ('cleanlab',), cfg['rule']
-    assert runs.run_name(dict(rule='agreement'), 0) != runs.run_name(dict(rule='agreement', decay=0.8), 0) != runs.run_name(dict(rule='agreement', select='mixture'), 0)
+    names = {runs.run_name(c, 0) for c in (dict(rule='agreement'), dict(rule='agreement', decay=0.5), dict(rule='agreement', select='mixture'),
+                                           dict(rule='agreement', warmup=5), dict(rule='small_loss', select='mixture'))}
+    assert len(names) == 5   # each memory setting names its own file
+    assert runs.run_name(dict(rule='agreement'), 0) == runs.run_name(dict(rule='agreement', decay=runs.DEFAULTS['decay']), 0)
     assert runs.run_name(dict(rule='gradsim', decay=0.8), 0) == runs.run_name(dict(rule='gradsim'), 0)   # gradsim keeps no memory
 
 
