@@ -158,18 +158,22 @@ def _mean_curve(hs, key):
     n = min(len(h['epochs']) for h in hs)
     return [statistics.mean(h['epochs'][i][key] for h in hs) for i in range(n)]
 
-def plot_experiment(results, title=''):
+def plot_experiment(results,   # {configuration label: [history per seed]}, as `run_experiment` returns
+                    title='',  # the figure's title
+                    thesis=None):  # {configuration label: the thesis's last-5 accuracy}, drawn as dotted lines
     "The thesis's three panels: test accuracy, flipped among the 10 highest- and the 10 lowest-weighted, per epoch"
     fig, axs = plt.subplots(1, 3, figsize=(14, 3.6))
     for label, hs in results.items():
         acc = _mean_curve(hs, 'test_acc')
         line, = axs[0].plot(range(1, len(acc) + 1), acc, label=f"{label} [{statistics.mean(h['last5'] for h in hs):.2f}]")
+        if thesis and label in thesis:   # the thesis reports one number per configuration: its last-5 mean
+            axs[0].axhline(thesis[label], ls=':', color=line.get_color(), label=f"thesis: {label} [{thesis[label]:.2f}]")
         if 'top10_flipped' in hs[0]['epochs'][0]:
             for ax, key in zip(axs[1:], ('top10_flipped', 'bottom10_flipped')):
                 ax.plot(range(1, len(acc) + 1), _mean_curve(hs, key), color=line.get_color(), label=label)
     axs[0].set(xlabel='epoch', ylabel='test accuracy (%)', title='(a) test accuracy [last-5 mean]')
-    axs[1].set(xlabel='epoch', ylabel='flipped (of 10)', title='(b) flipped among 10 highest-weighted (lower is better)')
-    axs[2].set(xlabel='epoch', ylabel='flipped (of 10)', title='(c) flipped among 10 lowest-weighted (higher is better)')
+    axs[1].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(b) flipped in the top 10 (lower: better)')
+    axs[2].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(c) flipped in the bottom 10 (higher: better)')
     for ax in axs: ax.legend(fontsize=7)
     fig.suptitle(title); fig.tight_layout()
     return fig
