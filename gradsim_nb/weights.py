@@ -10,7 +10,7 @@ __all__ = ['cosine_from_gram', 'gradsim_weights', 'rank_drop_weights', 'vanilla_
 import math, numbers, torch
 
 # %% ../nbs/02_weights.ipynb #41a8fb94
-def cosine_from_gram(gram):
+def cosine_from_gram(gram): # (m, m) inner products of the per-example gradients
     "Cosine similarities from a Gram matrix; a zero gradient has similarity 0 to everything"
     n = gram.diagonal().clamp_min(0).sqrt()
     inv = torch.where(n > 0, 1 / n, torch.zeros_like(n))
@@ -58,7 +58,9 @@ def gradsim_weights(gram, # (m, m) inner products of the per-example gradients, 
     return torch.where(total > 0, w / total, 1 / m)   # a tensor condition: no wait for the GPU
 
 # %% ../nbs/02_weights.ipynb #3fc9c9b3
-def rank_drop_weights(scores, q, drop='bottom'):
+def rank_drop_weights(scores, # (m,) any per-example scores, higher meaning more trusted (e.g. gradsim's weights)
+                      q, # the fraction of the batch to drop, in [0, 1)
+                      drop='bottom'): # 'bottom': drop the lowest-scored; 'top': the highest (a sanity check)
     "Weight 0 for the fraction `q` of examples ranked lowest (`drop='bottom'`) or highest by `scores`, uniform on the rest"
     if drop not in ('bottom', 'top'): raise ValueError(f"drop: expected 'bottom' or 'top', got {drop!r}")
     if not 0 <= q < 1: raise ValueError(f"q: the fraction to drop must be in [0, 1), got {q!r}")
@@ -70,11 +72,13 @@ def rank_drop_weights(scores, q, drop='bottom'):
     return w / w.sum()
 
 # %% ../nbs/02_weights.ipynb #a14b744d
-def vanilla_weights(m, device=None):
+def vanilla_weights(m, # the number of examples
+                    device=None): # where the weights live; None: the CPU
     "Uniform weights 1/m: the ordinary mean of the losses"
     return torch.full((m,), 1 / m, device=device)
 
-def oracle_weights(labels, true_labels):
+def oracle_weights(labels, # (m,) the labels used for training, some wrong
+                   true_labels): # (m,) the true labels
     "Weight 0 on examples whose label is wrong, uniform on the rest (uniform on all if every label is wrong)"
     ok = (labels == true_labels).float()
     return torch.where(ok.sum() > 0, ok / ok.sum(), 1 / len(ok))
@@ -84,11 +88,15 @@ def _upload(t, device):
     device = torch.device(device or 'cpu')
     return t.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else t.to(device)
 
-def rectified_gaussian_weights(m, generator=None, device=None):
+def rectified_gaussian_weights(m, # the number of examples
+                               generator=None, # a torch.Generator, so a seeded run draws the same weights
+                               device=None): # where the weights live; None: the CPU
     "Ren et al.'s control: max(z, 0) normalised, z ~ N(0, 1) (uniform if every z < 0)"
     z = _upload(torch.randn(m, generator=generator).clamp_min(0), device)
     return torch.where(z.sum() > 0, z / z.sum(), 1 / m)
 
-def uniform_random_weights(m, generator=None, device=None):
+def uniform_random_weights(m, # the number of examples
+                           generator=None, # a torch.Generator, so a seeded run draws the same weights
+                           device=None): # where the weights live; None: the CPU
     "The thesis's control: each weight drawn uniformly from (0, 2/m)"
     return _upload(torch.rand(m, generator=generator) * (2 / m), device)
