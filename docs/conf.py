@@ -1,0 +1,52 @@
+"""Sphinx configuration of the documentation site; build it with `bash tools/docs.sh` (tools/docs.py), which
+processes copies of the notebooks into _sitebuild/src/ and runs Sphinx with this folder as configuration folder.
+nbdev_docs (Quarto) ignores this folder, so where Quarto is installed it keeps working from settings.ini."""
+import os
+from configparser import ConfigParser
+from pathlib import Path
+
+_root = Path(__file__).resolve().parents[1]
+_cfg = ConfigParser(delimiters=['='])
+_cfg.read(_root / 'settings.ini', encoding='utf-8')
+_cfg = _cfg['DEFAULT']
+# MathJax and the ipywidgets embedder, copied by tools/docs.py from docs/node_modules (docs/package-lock.json)
+_vendor = os.environ.get('GRADSIM_SITE_VENDOR', str(_root / '_sitebuild' / 'vendor'))
+
+project = _cfg['title']
+author = _cfg['author']
+copyright = _cfg['copyright']
+release = version = _cfg['version']
+root_doc = 'index'
+
+extensions = ['myst_nb']
+myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence', 'deflist', 'html_image']
+myst_dmath_double_inline = True
+myst_all_links_external = True          # tools/docs.py already made every link point where it should
+myst_heading_anchors = 0
+suppress_warnings = ['myst.header']      # notebooks jump heading levels (show_doc's ### after a #) as nbdev allows
+
+nb_execution_mode = 'off'                # the site shows the outputs saved in the notebooks; it runs nothing
+nb_render_markdown_format = 'myst'       # show_doc's parameter tables, math in markdown outputs
+nb_merge_streams = True
+nb_ipywidgets_js = {'widgets/embed.js': {'data-jupyter-widgets-cdn': 'widgets/cdn/'}}
+
+html_theme = 'sphinx_book_theme'
+html_title = f"{_cfg['title']}"
+html_static_path = ['_static', _vendor]
+html_css_files = ['site.css']
+html_copy_source = True
+html_sourcelink_suffix = ''
+html_last_updated_fmt = None
+mathjax_path = 'mathjax/tex-chtml.js'
+html_theme_options = {
+    'repository_url': _cfg['git_url'],
+    'repository_branch': _cfg.get('branch', 'main'),
+    'path_to_docs': _cfg.get('nbs_path', 'nbs'),
+    'use_repository_button': True,
+    'use_download_button': True,
+    'use_fullscreen_button': False,
+    'home_page_in_toc': True,
+    'show_toc_level': 2,
+    'navigation_with_keys': False,
+}
+html_context = {'default_mode': 'light'}   # the theme logs a console error on a first visit without a saved mode

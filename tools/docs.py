@@ -1,0 +1,480 @@
+"""Build the documentation site from the notebooks in nbs/, without Quarto (which cannot be installed here).
+
+    python tools/docs.py              # (tools/docs.sh) build _site/ from nbs/; open _site/index.html
+    python tools/docs.py --out DIR    # build somewhere else
+
+Steps:
+1. `npm ci` in docs/ when docs/node_modules is missing or older than docs/package-lock.json: MathJax 3 and the
+   ipywidgets embedder, pinned there, are copied into the site's static files, so no page asks another host.
+2. Each notebook is copied, processed, to _sitebuild/src/ under its nbdev page name (`02_weights.ipynb` ->
+   `weights`, as nbdev names `weights.html`); the notebooks in nbs/ are never written. Processing does what nbdev's
+   processors and Quarto would: cells marked `export`, `exporti`, `hide`, `default_exp` or `include: false` go,
+   `echo: false` / `output: false` hide the input / the output, `#|` lines and `%` magics leave the source,
+   `show_doc` input is hidden and its output loses Quarto-only syntax (`{target=...}` attributes, `---`) and gains
+   a parameter table and nbdev's anchor, exported definitions that no `show_doc` shows get one (rendered here from
+   the library, as nbdev's `add_show_docs` does), and links go to the site's own pages: backticked library names
+   (nbdev's doc links), backticked notebook names (`` `02_weights` ``), `*.ipynb` links, links to doc_host, and
+   links to repository files (to git_url).
+3. Sphinx (myst-nb, sphinx-book-theme; configuration in docs/conf.py) renders the saved outputs, executing
+   nothing, into the site, with the index as home page and the other notebooks in file-name order in the sidebar.
+   Its warnings go to _sitebuild/warnings.txt and are counted at the end.
+"""
+import argparse, ast, importlib, json, os, re, shutil, subprocess, sys, time
+from configparser import ConfigParser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / 'docs'
+BUILD = ROOT / '_sitebuild'
+SITE = ROOT / '_site'
+
+
+def settings():
+    cfg = ConfigParser(delimiters=['='])
+    cfg.read(ROOT / 'settings.ini', encoding='utf-8')
+    return cfg['DEFAULT']
+
+
+def page_name(nb_path):
+    "nbdev's page name for a notebook: the file name without its number prefix (`05b_train.ipynb` -> `train`)"
+    return re.sub(r'^\d+[a-zA-Z0-9]*_', '', Path(nb_path).name.lower()).rsplit('.', 1)[0]
+
+
+def notebooks(nbs=None):
+    "The book's notebooks in book order: file-name order, folders starting with '.' or '_' left out"
+    nbs = Path(nbs or ROOT / settings().get('nbs_path', 'nbs'))
+    return sorted(p for p in nbs.rglob('*.ipynb')
+                  if not any(part.startswith(('.', '_')) for part in p.relative_to(nbs).parts))
+
+
+def page_path(nb_path, nbs):
+    "The page's path in the site without suffix, e.g. `weights` or `sub/topic`"
+    rel = Path(nb_path).relative_to(nbs)
+    return (rel.parent / page_name(rel)).as_posix()
+
+
+def read_nb(path, tries=5):
+    "A notebook as JSON; retried, since a notebook may be being rewritten while the site is built"
+    for i in range(tries):
+        try: return json.loads(Path(path).read_text(encoding='utf-8'))
+        except json.JSONDecodeError:
+            if i == tries - 1: raise
+            time.sleep(1)
+
+
+def src(cell):
+    s = cell.get('source', '')
+    return ''.join(s) if isinstance(s, list) else s
+
+
+_re_dir = re.compile(r'^\s*#\s*\|\s*(.*?)\s*$')
+
+
+def directives(source):
+    "nbdev/Quarto cell directives (leading `#| key: value` or `#| key value` lines) and the source without them"
+    lines, d = source.split('\n'), {}
+    i = 0
+    while i < len(lines):
+        m = _re_dir.match(lines[i])
+        if m:
+            body = m.group(1)
+            k, _, v = body.partition(':') if re.match(r'^[\w-]+:', body) else body.partition(' ')
+            d[k.strip()] = v.strip()
+        elif lines[i].strip(): break
+        i += 1
+    return d, '\n'.join(lines[i:])
+
+
+DROP = {'export', 'exporti', 'hide', 'default_exp'}
+
+
+def is_false(v): return str(v).strip().lower() in ('false', 'no', '0')
+
+
+def cell_shown(cell):
+    "Whether nbdev/Quarto would show the cell at all (used by the builder and, independently, by tools/sitecheck.py)"
+    if cell['cell_type'] == 'code':
+        d, _ = directives(src(cell))
+        return not (DROP & d.keys()) and not is_false(d.get('include', 'true'))
+    s = src(cell).strip()
+    return bool(s) and not (s.startswith('#') and '\n' not in s and s.endswith(' -'))
+
+
+# ---- library objects, show_doc and parameter tables --------------------------------------------------------------
+
+class Library:
+    "Resolves names that a notebook documents to objects of the exported library, by importing it"
+    def __init__(self, lib):
+        self.lib, self.errors = lib, []
+        try:
+            self.modidx = importlib.import_module(f'{lib}._modidx').d['syms']
+        except Exception as e:
+            self.modidx = {}
+            self.errors.append(f'cannot import {lib}._modidx: {e}')
+
+    def module(self, name):
+        try: return importlib.import_module(f'{self.lib}.{name}' if name else self.lib)
+        except Exception as e:
+            self.errors.append(f'cannot import {self.lib}.{name}: {type(e).__name__}: {e}')
+
+    def resolve(self, name, modules):
+        "The object `name` (e.g. `WeightExplorer.draw`) in the first of `modules` that has it, else in any module"
+        cands = list(modules) + [m.split('.', 1)[1] for m in self.modidx if '.' in m] + ['']
+        for mod in dict.fromkeys(c for c in cands if c is not None):
+            m = self.module(mod)
+            obj = m
+            for part in name.split('.'):
+                obj = getattr(obj, part, None)
+                if obj is None: break
+            if obj is not None and m is not None: return obj
+
+
+def nbdev_anchor(name):
+    "The id Quarto (pandoc) gives the heading `### name`, which nbdev's doc links point at"
+    return re.sub(r'[^\w.-]', '', name.strip().lower().replace(' ', '-'))
+
+
+def _cell_md(text):
+    return text.replace('|', '\\|').replace('\n', ' ').strip()
+
+
+def param_table(obj):
+    "A markdown table of `obj`'s parameters (type, default, details from docments), or '' when it has none"
+    try:
+        from fastcore.docments import docments
+        import inspect
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        dm = docments(target, full=True)
+    except Exception: return ''
+    rows = []
+    for name, info in dm.items():
+        if name in ('self', 'cls'): continue
+        anno, default, doc = info.get('anno'), info.get('default'), info.get('docment')
+        empty = inspect.Parameter.empty
+        a = '' if anno is empty or anno is None else getattr(anno, '__name__', None) or str(anno)
+        a = a.replace('typing.', '')
+        if name == 'return':
+            if not doc and not a: continue
+            name_cell = '**Returns**'
+            dflt = ''
+        else:
+            name_cell = f'`{name}`'
+            r = f'<function {default.__name__}>' if callable(default) and hasattr(default, '__name__') else repr(default)
+            dflt = '' if default is empty else f'`{re.sub(r" at 0x[0-9a-f]+", "", r)}`'
+        rows.append(f"| {name_cell} | {f'`{_cell_md(a)}`' if a else ''} | {_cell_md(dflt)} | {_cell_md(doc or '')} |")
+    if not any(not r.startswith('| **Returns**') for r in rows): return ''
+    if all(re.fullmatch(r'\| [^|]+ \|  \|  \|  \|', r) for r in rows): return ''   # nothing to say beyond the names
+    return '\n'.join(['|  | Type | Default | Details |', '| -- | -- | -- | -- |'] + rows)
+
+
+def render_show_doc(obj, name):
+    "show_doc's markdown for `obj`, as nbdev's exec_show_docs would have put in the cell's output"
+    from nbdev.showdoc import BasicMarkdownRenderer
+    return BasicMarkdownRenderer(obj, name=name)._repr_markdown_()
+
+
+_re_attr_link = re.compile(r'\[([^\]]*)\]\(([^)\s]+)\)\{([^}]*)\}')
+
+
+def clean_show_doc(md, obj=None):
+    "show_doc's markdown without Quarto-only syntax, with nbdev's anchor and (for `obj`) a parameter table"
+    md = md.replace('\r\n', '\n')
+    # `---` (a transition that docutils places badly) goes: the cell's border (docs/_static/site.css) separates
+    md = re.sub(r'^\s*---\s*\n', '', md)
+
+    def srclink(m):
+        txt, url, attrs = m.groups()
+        cls = ' class="showdoc-source"' if 'float:right' in attrs.replace(' ', '') else ''
+        tgt = ' target="_blank" rel="noopener"' if 'target=' in attrs else ''
+        return f'<a{cls} href="{url}"{tgt}>{txt}</a>'
+    md = re.sub(r'(\]\([^)\s]*?)#LNone\)', r'\1)', md)      # a source link nbdev could not give a line
+    md = _re_attr_link.sub(srclink, md)
+    head = re.search(r'^(#+)\s+(.+?)\s*$', md, re.M)
+    if head:
+        anchor = nbdev_anchor(head.group(2))
+        md = md[:head.start()] + f'<a id="{anchor}" class="nbdev-anchor"></a>\n\n' + md[head.start():]
+    if obj is not None:
+        t = param_table(obj)
+        if t: md = md.rstrip() + '\n\n' + t + '\n'
+    return md
+
+
+def _show_doc_arg(source):
+    "The name shown by a cell `show_doc(name, ...)`, or None"
+    try: tree = ast.parse(source)
+    except SyntaxError: return None
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and getattr(node.value.func, 'id', '') == 'show_doc' and node.value.args:
+            try: return ast.unparse(node.value.args[0])
+            except Exception: return None
+
+
+def _documented_names(source):
+    "Public functions and classes an exported cell defines (nbdev's `_def_names`, `@patch` as `Class.name`)"
+    try: tree = ast.parse(source)
+    except SyntaxError: return []
+    out = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): continue
+        if node.name.startswith('_') and not node.name.startswith('__'): continue
+        name = node.name
+        for dec in getattr(node, 'decorator_list', []):
+            dn = dec.func if isinstance(dec, ast.Call) else dec
+            if getattr(dn, 'id', '') in ('patch', 'patch_to') and node.args.args and node.args.args[0].annotation is not None:
+                ann = node.args.args[0].annotation
+                cls = ann.id if isinstance(ann, ast.Name) else getattr(ann, 'attr', None)
+                if cls: name = f'{cls}.{node.name}'
+        out.append(name)
+    return out
+
+
+# ---- links ---------------------------------------------------------------------------------------------------------
+
+class Links:
+    "Turns the links a notebook can hold into links of this site (or to the repository for other files)"
+    def __init__(self, cfg, nbs, pages):
+        self.nbs, self.pages = nbs, pages                   # pages: notebook stem -> page path
+        self.anchors = {}                                   # page path -> ids of its show_doc entries
+        host = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
+        self.host_url = host
+        self.host = re.compile(re.escape(host) + r'/([^)\s"#]*?)\.html') if host else None
+        self.blob = f"{cfg.get('git_url', '').rstrip('/')}/blob/{cfg.get('branch', 'main')}/"
+        try:
+            from nbdev.doclinks import NbdevLookup
+            self.lookup = NbdevLookup()
+        except Exception: self.lookup = None
+
+    def _anchor(self, page, frag):
+        "`#frag`, `#` of its enclosing name (`taps` for `taps.factors`), or '' when the page documents neither"
+        have = self.anchors.get(page)
+        if have is None: return f'#{frag}'
+        while frag and frag not in have: frag = frag.rpartition('.')[0]
+        return f'#{frag}' if frag else ''
+
+    def _target(self, url, here):
+        "A site-relative target for a link in the page `here`, or None to leave it"
+        if self.host and self.host.match(url):
+            return self.host.sub(lambda m: m.group(1) + '.html', url)
+        if re.match(r'^[a-z][\w+.-]*:', url, re.I) or url.startswith(('#', '/')): return None
+        path, _, frag = url.partition('#')
+        depth = '../' * here.count('/')
+        if path.endswith('.ipynb'):
+            stem = Path(path).stem
+            if stem in self.pages: return depth + self.pages[stem] + '.html' + (f'#{frag}' if frag else '')
+        for base in (self.nbs, ROOT):
+            f = (base / path).resolve()
+            if path and f.exists() and ROOT in f.parents:
+                return self.blob + f.relative_to(ROOT).as_posix() + (f'#{frag}' if frag else '')
+
+    def fix(self, md, here):
+        "Markdown `md` of page `here` with its links made local"
+        parts = re.split(r'(^```.*?^```[ \t]*$)', md, flags=re.M | re.S)   # leave fenced code alone
+        for i in range(0, len(parts), 2):
+            s = parts[i]
+            if self.lookup is not None:
+                try: s = self.lookup.linkify(s)
+                except Exception: pass
+                if self.host_url:   # a doc link to a name with no show_doc of its own: to its class, else to the page
+                    s = re.sub(r'(\[`[^`\]]+`\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html)#([^)\s]+)\)',
+                               lambda m: m.group(1) + self._anchor(m.group(2), m.group(3)) + ')', s)
+            depth = '../' * here.count('/')
+            s = re.sub(r'(?<!\[)`(\w+)`(?!\]\()',
+                       lambda m: f'[`{m.group(1)}`]({depth}{self.pages[m.group(1)]}.html)' if m.group(1) in self.pages else m.group(0), s)
+            s = re.sub(r'\]\(([^)\s]+)\)', lambda m: f'](' + (self._target(m.group(1), here) or m.group(1)) + ')', s)
+            s = re.sub(r'(href|src)="([^"]+)"', lambda m: f'{m.group(1)}="' + (self._target(m.group(2), here) or m.group(2)) + '"', s)
+            s = _re_attr_link.sub(lambda m: f'[{m.group(1)}]({m.group(2)})', s)   # Quarto link attributes go
+            parts[i] = s
+        return ''.join(parts)
+
+
+# ---- one notebook --------------------------------------------------------------------------------------------------
+
+_re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
+_re_magic = re.compile(r'^\s*%.*$\n?', re.M)
+
+
+def _md_output(md, name):
+    return {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': md, 'text/plain': name}}
+
+
+def _md_cell(text, tags=()):
+    return {'cell_type': 'markdown', 'metadata': {'tags': list(tags)} if tags else {}, 'source': text}
+
+
+def _tag(cell, *tags):
+    t = cell.setdefault('metadata', {}).setdefault('tags', [])
+    for x in tags:
+        if x not in t: t.append(x)
+
+
+def process(nb, here, lib, links, log):
+    "The notebook `nb` (JSON) processed for the page `here`"
+    cells = nb['cells']
+    default_exp = None
+    for c in cells:
+        if c['cell_type'] == 'code':
+            d, _ = directives(src(c))
+            if 'default_exp' in d: default_exp = d['default_exp'].split()[0] if d['default_exp'] else None
+    shown = {_show_doc_arg(src(c)) for c in cells if c['cell_type'] == 'code'} - {None}
+    out = []
+    for c in cells:
+        c = json.loads(json.dumps(c))
+        c.setdefault('metadata', {})
+        if c['cell_type'] == 'raw': continue            # raw cells (e.g. Quarto front matter) are not shown
+        if c['cell_type'] == 'markdown':
+            if not cell_shown(c): continue
+            out.append(c); continue
+        d, body = directives(src(c))
+        mods = [d.get('export') or d.get('exports') or default_exp, default_exp]
+        if ('export' in d or 'exports' in d) and 'hide' not in d and not is_false(d.get('include', 'true')):
+            docs = []
+            for name in _documented_names(body):
+                if name in shown: continue
+                obj = lib.resolve(name, mods)
+                if obj is None:
+                    log.append(f'{here}: show_doc({name}) left out: not found in the library'); continue
+                try: md = clean_show_doc(render_show_doc(obj, name), obj)
+                except Exception as e:
+                    log.append(f'{here}: show_doc({name}) left out: {type(e).__name__}: {e}'); continue
+                docs.append({'cell_type': 'code', 'execution_count': None, 'source': f'show_doc({name})',
+                             'metadata': {'tags': ['remove-input', 'nbdev-showdoc']}, 'outputs': [_md_output(md, name)]})
+                links.anchors.setdefault(here, set()).add(nbdev_anchor(name))
+            if 'exports' in d:   # nbdev: the docs, then the source folded
+                out += docs
+                c['source'] = _re_magic.sub('', body).strip()
+                _tag(c, 'hide-input')
+                out.append(c)
+                continue
+            out += docs
+        if not cell_shown(c): continue
+        body = '\n'.join(l for l in body.split('\n') if not re.search(r'#\|\s*hide_line\s*$', l))
+        c['source'] = _re_magic.sub('', body).strip()
+        if is_false(d.get('echo', 'true')): _tag(c, 'remove-input')
+        if is_false(d.get('output', 'true')): _tag(c, 'remove-output')
+        if str(d.get('code-fold', 'false')).lower() in ('true', 'show'): _tag(c, 'hide-input')
+        sd = _show_doc_arg(c['source'])
+        obj = lib.resolve(sd, mods) if sd else None
+        if sd:
+            _tag(c, 'remove-input', 'nbdev-showdoc')
+            if obj is not None and not any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])):
+                # not executed yet: rendered here, as nbdev's exec_show_docs would
+                try: c['outputs'] = [_md_output(render_show_doc(obj, sd), sd)]
+                except Exception as e: log.append(f'{here}: show_doc({sd}) not rendered: {type(e).__name__}: {e}')
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream':
+                o['text'] = _re_ansi.sub('', o['text'] if isinstance(o['text'], str) else ''.join(o['text']))
+            data = o.get('data', {})
+            if 'text/markdown' in data:
+                md = data['text/markdown']
+                md = md if isinstance(md, str) else ''.join(md)
+                if sd:
+                    md = clean_show_doc(md, obj)
+                    links.anchors.setdefault(here, set()).add(nbdev_anchor(sd))
+                data['text/markdown'] = md
+        if not c['source'] and not c.get('outputs'): continue
+        out.append(c)
+    if not any(c['cell_type'] == 'markdown' and re.match(r'^#\s', src(c).lstrip()) for c in out):
+        out.insert(0, _md_cell(f'# {Path(here).name}'))   # every page needs a title
+    nb = dict(nb, cells=out, nbformat=4, nbformat_minor=5)
+    nb['metadata'] = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec', 'language_info', 'widgets')}
+    return nb
+
+
+# ---- the whole site ------------------------------------------------------------------------------------------------
+
+def vendor(dest):
+    "MathJax and the widget embedder from docs/node_modules (npm ci when missing or stale) into `dest`"
+    nm, lock = DOCS / 'node_modules', DOCS / 'package-lock.json'
+    marker = nm / '.package-lock.json'
+    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+        print('npm ci (docs/package-lock.json): MathJax and the ipywidgets embedder', flush=True)
+        subprocess.run(['npm', 'ci', '--ignore-scripts', '--no-audit', '--no-fund'], cwd=DOCS, check=True)
+    if dest.exists(): shutil.rmtree(dest)
+    mj = nm / 'mathjax' / 'es5'
+    # tex-chtml.js and the components it loads on demand (fonts, TeX extensions, menu, accessibility, speech)
+    (dest / 'mathjax').mkdir(parents=True)
+    for p in mj.iterdir():
+        if p.is_dir(): shutil.copytree(p, dest / 'mathjax' / p.name, ignore=shutil.ignore_patterns('*.map'))
+        elif p.name in ('tex-chtml.js', 'core.js', 'loader.js', 'startup.js'): shutil.copy2(p, dest / 'mathjax' / p.name)
+    shutil.copy2(nm / 'mathjax' / 'LICENSE', dest / 'mathjax' / 'LICENSE')
+    wd = nm / '@jupyter-widgets' / 'html-manager' / 'dist'
+    (dest / 'widgets').mkdir(parents=True)
+    for p in wd.iterdir():   # embed.js with the chunks and fonts it loads from its own folder
+        if p.is_file() and not p.name.endswith('.map') and 'amd' not in p.name: shutil.copy2(p, dest / 'widgets' / p.name)
+
+
+def prepare(nbs, srcdir, log):
+    "Processed copies of the notebooks (and the other files beside them) in `srcdir`; returns the page list"
+    cfg = settings()
+    if srcdir.exists(): shutil.rmtree(srcdir)
+    srcdir.mkdir(parents=True)
+    nbl = notebooks(nbs)
+    pages = {p.stem: page_path(p, nbs) for p in nbl}
+    seen = {}
+    for p in nbl:
+        if pages[p.stem] in seen: raise SystemExit(f'{p.name} and {seen[pages[p.stem]].name} both make the page {pages[p.stem]}.html')
+        seen[pages[p.stem]] = p
+    if 'index' not in pages.values(): raise SystemExit(f'no index.ipynb in {nbs}: the site needs a home page')
+    lib, links = Library(cfg.get('lib_name', cfg.get('lib_path'))), Links(cfg, nbs, pages)
+    for p in sorted(nbs.rglob('*')):   # figures and other files the notebooks refer to
+        rel = p.relative_to(nbs)
+        if p.is_file() and p.suffix != '.ipynb' and not any(x.startswith(('.', '_')) for x in rel.parts):
+            (srcdir / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(p, srcdir / rel)
+    order, done = [], {}
+    for p in nbl: done[p] = process(read_nb(p), pages[p.stem], lib, links, log)
+    for p in nbl:       # links once every page's anchors are known
+        here, nb = pages[p.stem], done[p]
+        for c in nb['cells']:
+            if c['cell_type'] == 'markdown': c['source'] = links.fix(src(c), here)
+            for o in c.get('outputs', []):
+                if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = links.fix(o['data']['text/markdown'], here)
+        if here == 'index':
+            toc = [pages[q.stem] for q in nbl if pages[q.stem] != 'index']
+            nb['cells'].append(_md_cell('```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(toc) + '\n```'))
+        else: order.append(here)
+        for i, c in enumerate(nb['cells']): c['id'] = f'cell-{i}'
+        out = srcdir / f'{here}.ipynb'
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
+    log += [f'library: {e}' for e in dict.fromkeys(lib.errors)]
+    return ['index'] + order
+
+
+def build(out=SITE, nbs=None, quiet=False):
+    "Build the site into `out`; returns (number of Sphinx warnings, warnings file)"
+    os.chdir(ROOT)              # nbdev's config (settings.ini) is found from here
+    sys.path.insert(0, str(ROOT))
+    nbs = Path(nbs or ROOT / settings().get('nbs_path', 'nbs')).resolve()
+    out = Path(out).resolve()
+    BUILD.mkdir(exist_ok=True)
+    log = []
+    vendor(BUILD / 'vendor')
+    pages = prepare(nbs, BUILD / 'src', log)
+    for l in log: print('note:', l)
+    warnings = BUILD / 'warnings.txt'
+    html = BUILD / 'html'        # myst-nb writes output images beside the output folder: keep them in _sitebuild/
+    for d in (html, out):
+        if d.exists(): shutil.rmtree(d)
+    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(DOCS), '-d', str(BUILD / 'doctrees'),
+           '-w', str(warnings), '-j', '1', '-E', '--keep-going'] + (['-q'] if quiet else []) + [str(BUILD / 'src'), str(html)]
+    env = dict(os.environ, GRADSIM_SITE_VENDOR=str(BUILD / 'vendor'))
+    r = subprocess.run(cmd, env=env)
+    if r.returncode: raise SystemExit(f'sphinx-build failed (exit {r.returncode})')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(html), str(out))
+    (out / '.nojekyll').touch()
+    text = warnings.read_text() if warnings.exists() else ''
+    n = len(re.findall(r'\bWARNING\b|\bERROR\b|\bCRITICAL\b', text))
+    print(f'site: {out}/index.html, {len(pages)} pages; Sphinx warnings: {n}' + (f' (listed in {warnings.relative_to(ROOT)})' if n else ''))
+    return n, warnings
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=str(SITE), help='folder for the HTML site (default: _site)')
+    ap.add_argument('--nbs', default=None, help="notebook folder (default: settings.ini's nbs_path)")
+    ap.add_argument('--strict', action='store_true', help='exit 1 if Sphinx gave any warning')
+    ap.add_argument('-q', '--quiet', action='store_true', help="only Sphinx's warnings and the summary")
+    a = ap.parse_args()
+    n, _ = build(a.out, a.nbs, a.quiet)
+    if a.strict and n: sys.exit(1)
