@@ -440,24 +440,30 @@ def prepare(nbs, srcdir, log):
     return ['index'] + order
 
 
-def build(out=SITE, nbs=None, quiet=False):
-    "Build the site into `out`; returns (number of Sphinx warnings, warnings file)"
+def build(out=SITE, nbs=None, quiet=False, work=BUILD):
+    "Build the site from the notebooks in `nbs` into `out` (`work`: processed copies, doctrees, warnings); returns (number of Sphinx warnings, warnings file)"
+    cwd = os.getcwd()
     os.chdir(ROOT)              # nbdev's config (settings.ini) is found from here
-    sys.path.insert(0, str(ROOT))
+    try: return _build(out, nbs, quiet, work)
+    finally: os.chdir(cwd)
+
+
+def _build(out, nbs, quiet, work):
     nbs = Path(nbs or ROOT / settings().get('nbs_path', 'nbs')).resolve()
     out = Path(out).resolve()
-    BUILD.mkdir(exist_ok=True)
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
     log = []
-    vendor(BUILD / 'vendor')
-    pages = prepare(nbs, BUILD / 'src', log)
+    vendor(work / 'vendor')
+    pages = prepare(nbs, work / 'src', log)
     for l in log: print('note:', l)
-    warnings = BUILD / 'warnings.txt'
-    html = BUILD / 'html'        # myst-nb writes output images beside the output folder: keep them in _sitebuild/
+    warnings = work / 'warnings.txt'
+    html = work / 'html'        # myst-nb writes output images beside the output folder: keep them in _sitebuild/
     for d in (html, out):
         if d.exists(): shutil.rmtree(d)
-    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(DOCS), '-d', str(BUILD / 'doctrees'),
-           '-w', str(warnings), '-j', '1', '-E', '--keep-going'] + (['-q'] if quiet else []) + [str(BUILD / 'src'), str(html)]
-    env = dict(os.environ, GRADSIM_SITE_VENDOR=str(BUILD / 'vendor'))
+    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(DOCS), '-d', str(work / 'doctrees'),
+           '-w', str(warnings), '-j', '1', '-E', '--keep-going'] + (['-q'] if quiet else []) + [str(work / 'src'), str(html)]
+    env = dict(os.environ, GRADSIM_SITE_VENDOR=str(work / 'vendor'))
     r = subprocess.run(cmd, env=env)
     if r.returncode: raise SystemExit(f'sphinx-build failed (exit {r.returncode})')
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -465,7 +471,7 @@ def build(out=SITE, nbs=None, quiet=False):
     (out / '.nojekyll').touch()
     text = warnings.read_text() if warnings.exists() else ''
     n = len(re.findall(r'\bWARNING\b|\bERROR\b|\bCRITICAL\b', text))
-    print(f'site: {out}/index.html, {len(pages)} pages; Sphinx warnings: {n}' + (f' (listed in {warnings.relative_to(ROOT)})' if n else ''))
+    print(f'site: {out}/index.html, {len(pages)} pages; Sphinx warnings: {n}' + (f' (listed in {warnings})' if n else ''))
     return n, warnings
 
 

@@ -169,7 +169,7 @@ _re_raw_tex = re.compile(r'\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|(?<![\w$])\$[^\s$]
 
 
 class Report:
-    def __init__(self): self.problems, self.pages, self.screens = [], {}, []
+    def __init__(self): self.problems, self.pages, self.screens, self.expected = [], {}, [], {}
 
     def add(self, msg):
         if msg not in self.problems: self.problems.append(msg)
@@ -181,12 +181,14 @@ class Report:
         return head + ''.join(f'\n  - {p}' for p in self.problems)
 
 
-def check_site(site, nbs=None, screens=None, timeout_ms=60000):
-    "Run every check on the site folder `site` against the notebooks in `nbs`; returns a `Report`"
+def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
+    """Run every check on the site folder `site` against the notebooks in `nbs`; returns a `Report`.
+    `pages`: visit only these (e.g. ['index.html']) and follow no links; links to pages not visited are only fetched"""
     from playwright.sync_api import sync_playwright
     site, nbs = Path(site), Path(nbs or ROOT / 'nbs')
     exp = expectations(nbs)
     rep = Report()
+    rep.expected = exp
     if screens:
         screens = Path(screens)
         if screens.exists(): shutil.rmtree(screens)
@@ -211,8 +213,8 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000):
             page.on('requestfailed', lambda r: r.url.startswith(base) and rep.add(f'{cur["page"]}: request failed: {r.url[len(base):]} ({r.failure})'))
             page.on('response', lambda r: r.url.startswith(base) and r.status >= 400 and rep.add(f'{cur["page"]}: HTTP {r.status} for {r.url[len(base):]}'))
 
-            ids, links, todo, done = {}, [], [f'{p}.html' if not p.endswith('.html') else p for p in exp], set()
-            todo = list(dict.fromkeys(todo))
+            ids, links, done = {}, [], set()
+            todo = list(dict.fromkeys(pages or [p if p.endswith('.html') else f'{p}.html' for p in exp]))
             # screenshots: the home page, then the first page (in book order) showing each of these
             shots = {'home': None, 'figure': 'article img', 'math': 'article mjx-container[display="true"]',
                      'showdoc': '.tag_nbdev-showdoc', 'widget': 'article .jupyter-widgets'}
@@ -255,11 +257,13 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000):
                     if want['math'] and not math['containers']:
                         rep.add(f"{name}: {want['notebook']} has math but the page has no typeset math (MathJax {'loaded' if math['mathjax'] else 'not loaded'})")
                     if want['widgets']:
-                        try:
-                            page.wait_for_selector('.jupyter-widgets, .widget-box, .lm-Widget', timeout=30000)
-                            info['widgets'] = page.locator('.jupyter-widgets, .widget-box, .lm-Widget').count()
-                        except Exception:
-                            rep.add(f"{name}: {want['notebook']} has {want['widgets']} saved widget views but none rendered")
+                        try:   # each saved view renders as (at least) one .jupyter-widgets element
+                            page.wait_for_function('n => document.querySelectorAll("article .jupyter-widgets").length >= n',
+                                                   arg=want['widgets'], timeout=30000)
+                        except Exception: pass
+                        info['widgets'] = page.locator('article .jupyter-widgets').count()
+                        if info['widgets'] < want['widgets']:
+                            rep.add(f"{name}: {want['notebook']} has {want['widgets']} saved widget views, {info['widgets']} rendered")
                 ids[name] = set(page.evaluate("() => [...document.querySelectorAll('[id]')].map(e => e.id).concat([...document.querySelectorAll('a[name]')].map(e => e.name))"))
                 for href in page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"):
                     if not href.startswith(base): continue
@@ -267,7 +271,7 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000):
                     rel = unquote(urlparse(target).path).lstrip('/') or 'index.html'
                     if rel.endswith('/'): rel += 'index.html'
                     links.append((name, rel, frag, target))
-                    if rel.endswith('.html') and rel not in done: todo.append(rel)
+                    if rel.endswith('.html') and rel not in done and not pages: todo.append(rel)
                 for kind, sel in list(shots.items()) if screens else []:
                     if kind == 'home' and name != 'index.html': continue
                     if sel:
@@ -281,11 +285,9 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000):
             cur['page'] = '(links)'
             checked = {}
             for src, rel, frag, target in links:
-                if rel.endswith('.html'):
-                    if rel not in ids:
-                        rep.add(f'{src}: broken link to {rel}')
-                        continue
+                if rel in ids:
                     if frag and frag not in ids[rel]: rep.add(f'{src}: broken link to {rel}#{frag} (no such anchor)')
+                elif rel in done: rep.add(f'{src}: broken link to {rel}')      # visited, did not load
                 else:
                     if target not in checked:
                         r = ctx.request.get(target)
