@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README's test command: every notebook under nbdev_test, the tests/ suite under pytest, and the checks that keep
-# the library, the notebooks and README.md in step. Exits non-zero if anything fails or if nothing was tested.
+# README's test command: every notebook under nbdev_test, the documentation site built (tools/docs.sh), the tests/
+# suite under pytest (with the site and the widgets app checked in headless Chromium, tests/test_site.py), and the
+# checks that keep the library, the notebooks and README.md in step. Exits non-zero if anything fails or if nothing was tested.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # the offline CIFAR-10 copy beside the checkout, unless GRADSIM_DATA already says where the data are
@@ -28,6 +29,13 @@ if [ "$n_nb" -eq 0 ] || [ "$done_nb" -ne "$n_nb" ] || ! grep -q '^Success' "$log
   echo "nbdev_test: $done_nb of $n_nb notebooks passed"; failed+=("notebooks")
 fi
 echo "notebooks: $done_nb passed, $((n_nb - done_nb)) failed"
+
+echo "== documentation site (tools/docs.sh), checked in the browser by tests/test_site.py"
+if python tools/docs.py --quiet; then
+  export GRADSIM_SITE="$PWD/_site" GRADSIM_SITE_WARNINGS="$PWD/_sitebuild/warnings.txt"
+else
+  failed+=("site build")
+fi
 
 echo "== tests/ (pytest)"
 python -m pytest tests -q -p no:cacheprovider
