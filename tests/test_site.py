@@ -48,7 +48,7 @@ def test_sphinx_gives_no_warning(site):
 
 def test_every_notebook_has_its_page(site):
     exp = sitecheck.expectations(ROOT / 'nbs')
-    assert 'index.html' in exp and len(exp) == len(list((ROOT / 'nbs').glob('*.ipynb')))
+    assert 'index.html' in exp and len(exp) == len(docs.notebooks(ROOT / 'nbs'))
     missing = [p for p in exp if not (site[0] / p).exists()]
     assert not missing, f'pages missing: {missing}'
     # nbdev's names: 02_weights.ipynb -> weights.html
@@ -129,7 +129,7 @@ def test_mini_book(tmp_path):
     nbs.mkdir()
     books = {
         'index.ipynb': [md('# A mini book\n\n> for the test\n\nWith math $x^2 + y^2$ and\n\n$$\\sum_i w_i = 1$$\n\nSee `01_plot` and [the widgets](02_widgets.ipynb).')],
-        '01_plot.ipynb': [md('# A plot'), code('#| hide\nimport matplotlib\nmatplotlib.use("module://matplotlib_inline.backend_inline")\nprint("HIDDEN-CELL")'),
+        '01_plot.ipynb': [md('# A plot\n\n## Part one {#sec-one .unnumbered}\n\n::: {.callout-note}\nA Quarto callout.\n:::'), code('#| hide\nimport matplotlib\nmatplotlib.use("module://matplotlib_inline.backend_inline")\nprint("HIDDEN-CELL")'),
                           code('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);'),
                           code('#| echo: false\nprint("shown without its source")'),
                           code('#| echo: false\nfrom IPython.display import Markdown\nMarkdown("[source](https://example.com/x.py#L1){target=\\"_blank\\" style=\\"float:right\\"}\\n\\nafter")')],
@@ -147,6 +147,7 @@ def test_mini_book(tmp_path):
     plot = (site / 'plot.html').read_text()
     assert 'HIDDEN-CELL' not in plot and 'shown without its source' in plot and 'print(&quot;shown' not in plot
     assert '{target=' not in plot and 'href="https://example.com/x.py#L1"' in plot
+    assert 'admonition note' in plot and 'A Quarto callout.' in plot and ':::' not in plot and '{#sec-one' not in plot
     index = (site / 'index.html').read_text()
     assert 'href="plot.html"' in index and 'href="widgets.html"' in index
     rep = sitecheck.check_site(site, nbs, screens=tmp_path / 'screens')

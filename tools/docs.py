@@ -287,6 +287,43 @@ class Links:
         return ''.join(parts)
 
 
+# ---- Quarto markdown ----------------------------------------------------------------------------------------------
+
+_CALLOUTS = {'note', 'tip', 'warning', 'important', 'caution'}
+
+
+def quarto_md(md):
+    "Quarto-only markdown as MyST: callouts as admonitions, margin notes, other fenced divs unwrapped, attributes of headings and images dropped"
+    out, stack = [], []          # stack: for each open ::: fence, the line that closes it ('' when dropped)
+    fence = False
+    for line in md.split('\n'):
+        if line.lstrip().startswith(('```', '~~~')): fence = not fence
+        m = None if fence else re.match(r'^(\s*)(:{3,})\s*(\{[^}]*\}|[\w-]+)?\s*$', line)
+        if m and m.group(3) and not m.group(3).startswith('{') and not stack:
+            m = None             # `:::word` is not Quarto's
+        if m and m.group(3):
+            attrs = m.group(3)
+            kind = re.search(r'\.callout-(\w+)', attrs)
+            title = re.search(r'title="([^"]*)"', attrs)
+            if kind and kind.group(1) in _CALLOUTS:
+                if title: out += [f'{m.group(1)}{m.group(2)}{{admonition}} {title.group(1)}', f':class: {kind.group(1)}', '']
+                else: out.append(f'{m.group(1)}{m.group(2)}{{{kind.group(1)}}}')
+                stack.append(m.group(2)); continue
+            if '.column-margin' in attrs or '.aside' in attrs:
+                out.append(f'{m.group(1)}{m.group(2)}{{margin}}'); stack.append(m.group(2)); continue
+            if attrs.startswith('{') or attrs.startswith('.'):
+                stack.append(''); continue            # another div: its content stays, the fences go
+        if m and not m.group(3) and stack:
+            close = stack.pop()
+            if close: out.append(m.group(1) + close)
+            continue
+        if not fence:
+            line = re.sub(r'^(#{1,6}\s.*?)\s*\{[#.][^}]*\}\s*$', r'\1', line)           # ## Title {#sec-x .unnumbered}
+            line = re.sub(r'(!\[[^\]]*\]\([^)]+\))\{[^}]*\}', r'\1', line)              # ![](x.png){width=50%}
+        out.append(line)
+    return '\n'.join(out)
+
+
 # ---- one notebook --------------------------------------------------------------------------------------------------
 
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
@@ -323,6 +360,7 @@ def process(nb, here, lib, links, log):
         if c['cell_type'] == 'raw': continue            # raw cells (e.g. Quarto front matter) are not shown
         if c['cell_type'] == 'markdown':
             if not cell_shown(c): continue
+            c['source'] = quarto_md(src(c))
             out.append(c); continue
         d, body = directives(src(c))
         mods = [d.get('export') or d.get('exports') or default_exp, default_exp]
