@@ -22,12 +22,12 @@ extensions = ['myst_nb']
 myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence', 'deflist', 'html_image']
 myst_dmath_double_inline = True
 myst_all_links_external = True          # tools/docs.py already made every link point where it should
-myst_heading_anchors = 0
-suppress_warnings = ['myst.header']      # notebooks jump heading levels (show_doc's ### after a #) as nbdev allows
 
 nb_execution_mode = 'off'                # the site shows the outputs saved in the notebooks; it runs nothing
 nb_render_markdown_format = 'myst'       # show_doc's parameter tables, math in markdown outputs
 nb_merge_streams = True
+# saved widget state renders with the vendored embedder; a third-party widget module would be asked of widgets/cdn/
+# on this site (and fail the browser check) rather than of a CDN
 nb_ipywidgets_js = {'widgets/embed.js': {'data-jupyter-widgets-cdn': 'widgets/cdn/'}}
 
 html_theme = 'sphinx_book_theme'

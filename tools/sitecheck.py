@@ -282,7 +282,6 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
                     page.screenshot(path=str(f)); rep.screens.append(f)
                     del shots[kind]
                 rep.pages[name] = info
-            cur['page'] = '(links)'
             checked = {}
             for src, rel, frag, target in links:
                 if rel in ids:
