@@ -23,10 +23,13 @@ def _need_browser():
     try: import sphinx, myst_nb  # noqa: F401
     except ImportError: missing.append('sphinx and myst-nb (pip install -e ".[dev]")')
     if not sitecheck.find_chromium(): missing.append('chromium (apt-get install -y chromium, as tools/setup.sh does)')
-    if missing:
-        msg = 'the browser tests need ' + ', '.join(missing)
-        if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'): pytest.fail(msg + ' (CI: a missing browser fails, never skips)')
-        pytest.skip(msg)
+    if missing: _missing('the browser tests need ' + ', '.join(missing))
+
+
+def _missing(msg):
+    "Skip with `msg`, but fail under CI: CI must never pass without having looked"
+    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'): pytest.fail(msg + ' (CI: a missing browser fails, never skips)')
+    pytest.skip(msg)
 
 
 @pytest.fixture(scope='module')
@@ -161,9 +164,7 @@ def test_voila_widgets_app():
     "19_widgets as a live Voilà app: a and k sliders; moving a changes the drawing and the AUROC; server stopped"
     _need_browser()
     try: import voila  # noqa: F401
-    except ImportError:
-        if os.environ.get('CI'): pytest.fail('voila is not installed (pip install -e ".[dev]")')
-        pytest.skip('voila is not installed (pip install -e ".[dev]")')
+    except ImportError: _missing('the widgets app test needs voila (pip install -e ".[dev]")')
     import voila_check
     problems, facts = voila_check.check_widgets_app(ROOT / 'nbs' / '19_widgets.ipynb', screens=SCREENS)
     print({k: v for k, v in facts.items() if k != 'log_tail'})

@@ -92,7 +92,7 @@ def is_false(v): return str(v).strip().lower() in ('false', 'no', '0')
 
 
 def cell_shown(cell):
-    "Whether nbdev/Quarto would show the cell at all (used by the builder and, independently, by tools/sitecheck.py)"
+    "Whether nbdev/Quarto would show the cell at all"
     if cell['cell_type'] == 'code':
         d, _ = directives(src(cell))
         return not (DROP & d.keys()) and not is_false(d.get('include', 'true'))
