@@ -18,7 +18,7 @@ def main():
     p.add_argument('extra', nargs='*', help='more gradsim-sweep arguments, e.g. --jobs 1 --threads 1')
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, '-c', 'from gradsim_nb.experiments import sweep; sweep()', 'table1', '--out', out] + (['--data', args.data] if args.data else []) + args.extra
+        cmd = [sys.executable, '-c', 'from gradsim_nb.sweep import sweep; sweep()', 'table1', '--out', out] + (['--data', args.data] if args.data else []) + args.extra
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0

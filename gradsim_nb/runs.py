@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'KINDS', 'THESIS_TABLE1', 'run_name', 'train_data', 'train_run', 'read_run', 'writable_folder', 'get_run',
-           'summarise', 'fmt', 'main', 'suspects_main']
+           'summarise', 'fmt', 'main']
 
 # %% ../nbs/06_runs.ipynb #c8aefe64
 import argparse, inspect, os, statistics, sys, tempfile, time
@@ -15,7 +15,6 @@ from .learner import save_history, load_history, RULES
 from .relabel import Relabeller
 from .train import train, two_stage, MEMORY_RULES, STAGED
 from .losses import LOSSES
-from .suspects import cleanlab_run, suspicion, write_suspects, image_names, detection
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
 DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft',
@@ -26,7 +25,8 @@ _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'),
 
 _RELABEL = {k: p.default for k, p in inspect.signature(Relabeller).parameters.items() if k in ('margin', 'patience')}
 
-def run_name(cfg, seed):
+def run_name(cfg, # a run's settings: any keys of `DEFAULTS`; the others take their default
+             seed): # the run's seed
     "The file name of a run: the settings that decide its result"
     c = {**DEFAULTS, **cfg}
     noise = c['kind'] if c['kind'].startswith('cifar10n-') else f"{c['kind']}{c['noise']:g}"   # a human label set has its own rate
@@ -39,7 +39,10 @@ def run_name(cfg, seed):
     return '_'.join(parts) + f'_seed{seed}.json'
 
 # %% ../nbs/06_runs.ipynb #89067b57
-def train_data(cfg, seed, data=None, cache=None):
+def train_data(cfg, # a run's settings (`DEFAULTS` for the rest)
+               seed, # the run's seed: it draws the label noise
+               data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
+               cache=None): # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
     "The training and test data of run (`cfg`, `seed`): noisy CIFAR-10 or CIFAR-10N, on a subset for quick runs"
     c = {**DEFAULTS, **cfg}
     if c['kind'] not in KINDS: raise ValueError(f"kind: unknown noise {c['kind']!r}; choose one of {', '.join(KINDS)}")
@@ -53,7 +56,12 @@ def train_data(cfg, seed, data=None, cache=None):
                          "ask for at most that many")
     return d.subset(*n) if n else d
 
-def train_run(cfg, seed, data=None, cache=None, progress=True, log=print):
+def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
+              seed, # the run's seed
+              data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
+              cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+              progress=True, # show a progress bar
+              log=print): # called with one line saying what is trained (None: silent)
     "Train run (`cfg`, `seed`) and return its history, saving nothing (`get_run` saves; a worker process returns it); `log=None` is silent"
     c = {**DEFAULTS, **cfg}
     if c['rule'] in STAGED and c['epochs'] % 2:
@@ -63,7 +71,11 @@ def train_run(cfg, seed, data=None, cache=None, progress=True, log=print):
     if c['rule'] in STAGED:   # twostage_finetune, twostage_scratch (thesis); agreement_finetune, loss_finetune (notebook 27)
         keep, mode = c['rule'].split('_')
         return two_stage(d, mode, c['epochs'] // 2, seed, progress=progress, keep='prediction' if keep == 'twostage' else keep)
-    if c['rule'] == 'cleanlab': return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)   # notebook 26
+    if c['rule'] == 'cleanlab':   # the baseline of notebook 26b
+        # imported here, not at the top: it is a later chapter's module, and only this rule needs it, so this module does not
+        # depend on one the reader has not met yet (cleanlab_baseline does not import this module: no cycle either way)
+        from gradsim_nb.cleanlab_baseline import cleanlab_run
+        return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
                  decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'], progress=progress)
 
@@ -85,7 +97,13 @@ def writable_folder(out, # the folder for run files (made if missing)
         raise ValueError(f"{arg}: cannot write in {str(out)!r} ({e.strerror or e}); choose another folder or fix its permissions") from None
     return p
 
-def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
+def get_run(cfg, # a run's settings (`DEFAULTS` for the rest)
+            seed, # the run's seed
+            out, # folder of run files: read from, and the run saved there if it is missing
+            data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
+            cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+            progress=True, # show a progress bar if it trains
+            log=print): # called with one line per run trained (None: silent)
     "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
     path = Path(out) / run_name(cfg, seed)
     h = read_run(path)
@@ -97,11 +115,11 @@ def get_run(cfg, seed, out, data=None, cache=None, progress=True, log=print):
     return h
 
 # %% ../nbs/06_runs.ipynb #319a5c28
-def summarise(values):
+def summarise(values): # accuracies, one per seed
     "mean, sample std and max of a list of accuracies"
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan'), max(values)
 
-def fmt(values):
+def fmt(values): # accuracies, one per seed
     "'mean ± std (max)' as the thesis prints it"
     mu, sd, mx = summarise(values)
     return f'{mu:.2f} ± {sd:.2f} ({mx:.2f})' if len(values) > 1 else f'{mu:.2f}'
@@ -147,7 +165,7 @@ def _relabel(s):
     except (TypeError, ValueError): raise SystemExit(f"gradsim-main: error: --relabel: expected MARGIN,PATIENCE, e.g. 3,3, got {s!r}")
 
 # %% ../nbs/06_runs.ipynb #b9cf97b3
-def main(argv=None):
+def main(argv=None): # the command's arguments (default: sys.argv[1:])
     "Entry point of `gradsim-main`"
     args = _parser().parse_args(argv)
     seeds, rules = _ints(args.seeds, '--seeds'), args.rules.split(',')
@@ -184,34 +202,3 @@ def main(argv=None):
     for r in rules:
         th = THESIS_TABLE1.get(r) if same else None
         print(f"{r:14} {fmt(res[r]):>24}   {f'{th[0]:.2f} ± {th[1]:.2f} ({th[2]:.2f})' if th else '':>28}")
-
-# %% ../nbs/06_runs.ipynb #05fe20e1
-def suspects_main(argv=None):
-    "Entry point of `gradsim-suspects`"
-    p = argparse.ArgumentParser(prog='gradsim-suspects', description='Rank the training examples by gradsim suspicion and write them to CSV')
-    p.add_argument('--kind', default='symmetric', choices=KINDS); p.add_argument('--noise', type=float, default=0.4)
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--epochs', type=int, default=30)
-    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
-    p.add_argument('--cache'); p.add_argument('--out', default='runs/main', help='folder of run files')
-    p.add_argument('--csv', default='suspects.csv', help='where to write the ranked suspects')
-    p.add_argument('--top', type=int, help='write only the N most suspect examples')
-    p.add_argument('--subset', help='quick try: N_TRAIN,N_TEST')
-    a = p.parse_args(argv)
-    if not 0 <= a.noise < 1: raise SystemExit(f"gradsim-suspects: error: --noise must be in [0, 1), got {a.noise}")
-    if a.epochs < 1: raise SystemExit(f"gradsim-suspects: error: --epochs must be at least 1, got {a.epochs}")
-    if a.top is not None and a.top < 1: raise SystemExit(f"gradsim-suspects: error: --top must be at least 1, got {a.top}")
-    subset = _subset(a.subset, 'gradsim-suspects') if a.subset else None   # the scores and the labels must come from one subset
-    if Path(a.csv).is_dir(): raise SystemExit(f"gradsim-suspects: error: --csv: {a.csv!r} is a folder; give a file name, e.g. {Path(a.csv) / 'suspects.csv'}")
-    cfg = dict(rule='gradsim', kind=a.kind, noise=a.noise, epochs=a.epochs, track=True, subset=subset)
-    try:
-        writable_folder(a.out, '--out'); writable_folder(Path(a.csv).parent, '--csv')   # before training, not after
-        h = get_run(cfg, a.seed, a.out, a.data, a.cache)
-        d = train_data(cfg, a.seed, a.data, a.cache)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'gradsim-suspects: error: {e}')
-    except KeyboardInterrupt: raise SystemExit(130)
-    s = suspicion(h)
-    print(f"wrote {write_suspects(a.csv, s, d.y, a.top, names=image_names(d))}: {min(a.top or len(s), len(s)):,} examples, most suspect first")
-    flipped = d.y != d.true
-    if flipped.any():
-        r = detection(s, flipped, ks=(1000,))
-        print(f"against the true flips of this synthetic noise: AUROC {r['auroc']:.3f}, precision@1000 {r['precision@1000']:.3f}")

@@ -50,7 +50,7 @@ def run(case):
     if fn == 'two_stage': return two_stage(toy(), epochs=2, seed=3, progress=False, bs=64, **kw)
     if fn == 'cleanlab':
         pytest.importorskip('cleanlab')
-        from gradsim_nb.suspects import cleanlab_run
+        from gradsim_nb.cleanlab_baseline import cleanlab_run
         return cleanlab_run(toy(), epochs=2, seed=3, progress=False, **kw)
     return train(toy(), **{'bs': 64, **common, **kw})
 

@@ -2,7 +2,9 @@
 import pytest, torch
 from pathlib import Path
 from gradsim_nb import runs
-from gradsim_nb.experiments import EXPERIMENTS, pending, sweep
+from gradsim_nb.experiments import EXPERIMENTS
+from gradsim_nb.sweep import pending, sweep
+from gradsim_nb.suspects_cli import suspects_main
 from gradsim_nb.data import NoisyData, add_label_noise
 
 
@@ -74,7 +76,7 @@ def test_memory_and_filter_rules_run_from_a_run_dict(tmp_path, monkeypatch):
 
 
 def test_shards_split_by_name_whenever_they_start(tmp_path):
-    from gradsim_nb.experiments import shard_of
+    from gradsim_nb.sweep import shard_of
     names = [runs.run_name(c, s) for c, s in pending(['fig4_topk', 'fig3_anneal'], tmp_path)]
     parts = [{n for n in names if shard_of(n, 3) == i} for i in range(3)]
     assert set().union(*parts) == set(names) and sum(map(len, parts)) == len(names)   # a partition
@@ -103,15 +105,15 @@ def test_main_more_bad_arguments(argv, msg):
 
 
 def test_a_failing_run_does_not_stop_the_sweep(tmp_path, monkeypatch):
-    import gradsim_nb.experiments as E
+    import gradsim_nb.sweep as S
     def fake_get_run(cfg, seed, out, *a, **kw):
         if cfg['rule'] == 'oracle': raise ValueError('boom')
-        (Path(out) / E.run_name(cfg, seed)).write_text('{}')
-    monkeypatch.setattr(E, 'get_run', fake_get_run)
+        (Path(out) / S.run_name(cfg, seed)).write_text('{}')
+    monkeypatch.setattr(S, 'get_run', fake_get_run)
     with pytest.raises(SystemExit, match=r'1 of 3 runs failed.*oracle.*running the same command again'):
         sweep(['table1', '--seeds', '1', '--jobs', '1', '--out', str(tmp_path)])
     assert sorted(f.name.split('_')[0] for f in tmp_path.glob('*.json')) == ['gradsim', 'vanilla']
-    assert E._saved(lambda: 1 / 0, tmp_path / 'x.json') == 'ZeroDivisionError: division by zero' and not (tmp_path / 'x.json').exists()
+    assert S._saved(lambda: 1 / 0, tmp_path / 'x.json') == 'ZeroDivisionError: division by zero' and not (tmp_path / 'x.json').exists()
     assert not list(tmp_path.glob('*.claim'))   # claims given back, after a failure too
 
 
@@ -119,7 +121,9 @@ def test_a_failing_run_does_not_stop_the_sweep(tmp_path, monkeypatch):
 
 import json, re, socket, subprocess, sys, time
 import gradsim_nb.experiments as E
-from gradsim_nb.experiments import load_experiment, claim_run, claimed_by, release_run, Skipped
+import gradsim_nb.sweep as S
+from gradsim_nb.experiments import load_experiment
+from gradsim_nb.sweep import claim_run, claimed_by, release_run, Skipped
 
 
 def one_line(e):
@@ -147,8 +151,8 @@ def fake_run(cfg, seed):
 
 def fake_get_run(trained):
     def get_run(cfg, seed, out, *a, **kw):
-        trained.append(E.run_name(cfg, seed))
-        E.save_history(fake_run(cfg, seed), Path(out) / E.run_name(cfg, seed))
+        trained.append(S.run_name(cfg, seed))
+        S.save_history(fake_run(cfg, seed), Path(out) / S.run_name(cfg, seed))
     return get_run
 
 
@@ -156,14 +160,14 @@ def test_a_run_file_cut_short_is_trained_again_and_named_when_read(tmp_path, mon
     names = [runs.run_name(*cs) for cs in pending(['table1'], tmp_path, seeds=1)]
     (tmp_path / names[0]).write_text('{"config": {"rule": "vani')   # cut short
     (tmp_path / names[1]).write_text('{"config": {}}')               # JSON, but not a finished run
-    E.save_history(fake_run({}, 0), tmp_path / names[2])             # finished
+    S.save_history(fake_run({}, 0), tmp_path / names[2])             # finished
     assert [runs.run_name(*cs) for cs in pending(['table1'], tmp_path, seeds=1)] == names[:2]
     with pytest.raises(ValueError) as e: load_experiment('table1', tmp_path)
     assert str(tmp_path / names[0]) in one_line(e) and 'run gradsim-sweep again' in str(e.value)
     with pytest.raises(SystemExit) as e: sweep(['--summary', '--out', str(tmp_path)])
     assert one_line(e).startswith('gradsim-sweep: error: ') and names[0] in str(e.value) and 'or delete it' in str(e.value)
     trained = []
-    monkeypatch.setattr(E, 'get_run', fake_get_run(trained))
+    monkeypatch.setattr(S, 'get_run', fake_get_run(trained))
     sweep(['table1', '--seeds', '1', '--jobs', '1', '--out', str(tmp_path)])
     assert trained == names[:2] and len(load_experiment('table1', tmp_path)) == 3   # redone, then read
     monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)                            # get_run itself trains a non-run again
@@ -175,7 +179,7 @@ def test_a_run_file_cut_short_is_trained_again_and_named_when_read(tmp_path, mon
 def test_summary_goes_inside_out_and_never_over_a_file_it_did_not_write(tmp_path, monkeypatch):
     mine, folder = tmp_path / 'SUMMARY.md', tmp_path / 'myruns'
     mine.write_text('my notes\n'); folder.mkdir()
-    E.save_history(fake_run({}, 0), folder / runs.run_name(dict(rule='vanilla'), 0))
+    S.save_history(fake_run({}, 0), folder / runs.run_name(dict(rule='vanilla'), 0))
     sweep(['--summary', '--out', str(folder)])
     assert mine.read_text() == 'my notes\n' and '| table1 | vanilla | 1 |' in (folder / 'SUMMARY.md').read_text()
     sweep(['--summary', '--out', str(folder)])                                      # its own file: replaced
@@ -188,6 +192,7 @@ def test_summary_goes_inside_out_and_never_over_a_file_it_did_not_write(tmp_path
     assert (tmp_path / 'new' / 'S.md').read_text().startswith(E.SUMMARY_HEAD)
     with pytest.raises(SystemExit, match="--out: no folder"): sweep(['--summary', '--out', str(tmp_path / 'nothing')])
     monkeypatch.setattr(E, 'RESULTS', tmp_path / 'results' / 'runs')              # the default --out, results/runs: results/SUMMARY.md
+    monkeypatch.setattr(S, 'RESULTS', E.RESULTS)                                   # the sweep's own name for it
     E.RESULTS.mkdir(parents=True)
     sweep(['--summary'])
     assert (tmp_path / 'results' / 'SUMMARY.md').read_text().startswith(E.SUMMARY_HEAD + ' from the runs in `results/runs/`')
@@ -208,13 +213,13 @@ def test_claims_give_a_run_to_one_process(tmp_path, other):
     claim_as(run, other.pid)                                                         # its sweep is gone: stale, taken over
     assert claimed_by(run) is None and claim_run(run) is None and 'this process' in claimed_by(run)
     release_run(run)
-    E.save_history(fake_run({}, 0), run)                                             # finished meanwhile: nothing to claim
+    S.save_history(fake_run({}, 0), run)                                             # finished meanwhile: nothing to claim
     assert claim_run(run) == 'finished by another sweep meanwhile' and not Path(f'{run}.claim').exists()
 
 
 def test_two_processes_claiming_at_once_never_share_a_run(tmp_path):
     "Two processes claim the same 100 runs at the same moment, and stay alive until both are done (else the later one takes over stale claims)"
-    code = ('import sys, time; from pathlib import Path; from gradsim_nb.experiments import claim_run\n'
+    code = ('import sys, time; from pathlib import Path; from gradsim_nb.sweep import claim_run\n'
             'd = Path(sys.argv[1]); (d / f"ready{sys.argv[2]}").touch()\n'
             'while not (d / "go").exists(): time.sleep(0.01)\n'
             'print(*[i for i in range(100) if claim_run(d / f"r{i}.json") is None], flush=True); sys.stdin.read()')
@@ -238,7 +243,7 @@ def test_a_sweep_leaves_runs_a_live_sweep_claimed_and_takes_over_stale_claims(tm
     assert '3 runs to do' in listed and '1 of them being trained by another sweep' in listed
     assert f'{names[0]}  (being trained by process {other.pid}' in listed and f'{names[1]}\n' in listed
     trained = []
-    monkeypatch.setattr(E, 'get_run', fake_get_run(trained))
+    monkeypatch.setattr(S, 'get_run', fake_get_run(trained))
     sweep(['table1', '--seeds', '1', '--jobs', '1', '--out', str(tmp_path)])       # exits 0: nothing failed
     out = capsys.readouterr().out
     assert trained == names[1:] and f'{names[0]}: left alone, being trained by process {other.pid}' in out
@@ -254,7 +259,7 @@ def test_an_unwritable_out_is_refused_before_any_training(tmp_path, monkeypatch)
     for bad in (f, f / 'sub'):
         for cli in (lambda: runs.main(['--epochs', '1', '--rules', 'vanilla', '--out', str(bad)]),
                     lambda: sweep(['table1', '--seeds', '1', '--jobs', '1', '--out', str(bad)]),
-                    lambda: runs.suspects_main(['--epochs', '1', '--out', str(bad), '--csv', str(tmp_path / 's.csv')])):
+                    lambda: suspects_main(['--epochs', '1', '--out', str(bad), '--csv', str(tmp_path / 's.csv')])):
             with pytest.raises(SystemExit) as e: cli()
             assert re.match(r'gradsim-\w+: error: --out: ', one_line(e)) and str(bad) in str(e.value)
     with pytest.raises(ValueError, match=r"^out: .*a-file' is a file"): runs.get_run(dict(rule='vanilla', epochs=1), 0, f)

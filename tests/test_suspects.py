@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest, torch
 from torchvision.io import decode_jpeg
 from gradsim_nb import data as D
-from gradsim_nb.suspects import image_names, write_suspects
+from gradsim_nb.suspects_cli import image_names, write_suspects, suspects_main
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
 
@@ -48,7 +48,7 @@ def test_suspects_refuses_arguments_that_would_write_nonsense(argv, msg, tmp_pat
     from gradsim_nb import runs
     monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
     monkeypatch.setattr(runs, 'train', lambda *a, **k: pytest.fail('trained with arguments it should refuse'))
-    with pytest.raises(SystemExit) as e: runs.suspects_main(argv + ['--epochs', '1', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
+    with pytest.raises(SystemExit) as e: suspects_main(argv + ['--epochs', '1', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
     assert str(e.value).startswith('gradsim-suspects: error: ') and msg in str(e.value) and '\n' not in str(e.value)
     assert not (tmp_path / 's.csv').exists()
 
@@ -56,5 +56,5 @@ def test_suspects_refuses_arguments_that_would_write_nonsense(argv, msg, tmp_pat
 def test_suspects_writes_the_run_and_csv_of_one_subset(tmp_path, monkeypatch, capsys):
     from gradsim_nb import runs
     monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
-    runs.suspects_main(['--subset', '100,20', '--epochs', '1', '--top', '500', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
+    suspects_main(['--subset', '100,20', '--epochs', '1', '--top', '500', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
     assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 100 and ': 100 examples' in capsys.readouterr().out   # --top past the end: all 100

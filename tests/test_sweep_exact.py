@@ -2,7 +2,7 @@
 import json, os
 from pathlib import Path
 import pytest, torch
-from gradsim_nb.experiments import sweep
+from gradsim_nb.sweep import sweep
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
 needs_data = pytest.mark.skipif(not (os.environ.get('GRADSIM_DATA') or SHARED.exists()), reason='needs CIFAR-10 (GRADSIM_DATA or ../shared)')
@@ -64,7 +64,7 @@ def test_cleanlab_runs_in_a_worker_process(tmp_path, one_thread):
 def test_a_killed_worker_is_replaced_and_its_runs_retried(tmp_path, one_thread, tries):
     "A worker killed mid-run (as by the OOM killer) breaks the process pool: a new pool finishes the rest; runs in flight are retried alone, up to `tries`"
     import multiprocessing as mp, signal
-    from gradsim_nb.experiments import local_runs, pending
+    from gradsim_nb.sweep import local_runs, pending
     out = tmp_path / 'killed'
     out.mkdir()
     gen = local_runs(pending(['table1'], out, seeds=1, quick=True), out, jobs=2, tries=tries)
@@ -91,7 +91,7 @@ import signal, socket, subprocess, sys, time
 
 
 def sweep_cmd(out, *extra):
-    return [sys.executable, '-c', 'from gradsim_nb.experiments import sweep; sweep()', 'table1', '--quick', '--seeds', '1', '--threads', '1',
+    return [sys.executable, '-c', 'from gradsim_nb.sweep import sweep; sweep()', 'table1', '--quick', '--seeds', '1', '--threads', '1',
             '--out', str(out), *extra]
 
 
@@ -120,7 +120,7 @@ def is_worker(pid):
 @pytest.mark.parametrize('sig', ['SIGKILL', 'SIGTERM'])
 def test_a_killed_sweep_leaves_no_worker_behind(tmp_path, one_thread, sig):
     "Workers (about 1 GB each) must not outlive their sweep: SIGTERM stops them as Ctrl-C does, and after SIGKILL they notice and exit"
-    from gradsim_nb.experiments import claimed_by
+    from gradsim_nb.sweep import claimed_by
     out, kids = tmp_path / 'out', []
     with open(tmp_path / 'log', 'w') as log:   # a file, not a pipe: waiting on the sweep must not wait on its workers
         p = subprocess.Popen(sweep_cmd(out, '--jobs', '2'), stdout=log, stderr=subprocess.STDOUT)
@@ -150,7 +150,7 @@ def test_a_killed_sweep_leaves_no_worker_behind(tmp_path, one_thread, sig):
 
 @needs_data
 def test_a_sweep_ends_without_leaked_semaphores_and_leaves_another_sweeps_run_alone(tmp_path, one_thread):
-    from gradsim_nb.experiments import pending, run_name
+    from gradsim_nb.sweep import pending, run_name
     out = tmp_path / 'out'
     out.mkdir()
     name = run_name(*pending(['table1'], out, seeds=1, quick=True)[0])
