@@ -274,9 +274,14 @@ class Links:
             if self.lookup is not None:
                 try: s = self.lookup.linkify(s)
                 except Exception: pass
-                if self.host_url:   # a doc link to a name with no show_doc of its own: to its class, else to the page
-                    s = re.sub(r'(\[`[^`\]]+`\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html)#([^)\s]+)\)',
-                               lambda m: m.group(1) + self._anchor(m.group(2), m.group(3)) + ')', s)
+                if self.host_url:
+                    # a doc link to a page this site lacks goes; one to a name with no show_doc of its own goes to
+                    # its class's, else to the page
+                    s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html\)',
+                               lambda m: m.group(0) if m.group(2) in self.pages.values() else m.group(1), s)
+                    s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html#([^)\s]+)\)',
+                               lambda m: (f'[{m.group(1)}]({self.host_url}/{m.group(2)}.html' + self._anchor(m.group(2), m.group(3)) + ')')
+                               if m.group(2) in self.pages.values() else m.group(1), s)
             depth = '../' * here.count('/')
             s = re.sub(r'(?<!\[)`(\w+)`(?!\]\()',
                        lambda m: f'[`{m.group(1)}`]({depth}{self.pages[m.group(1)]}.html)' if m.group(1) in self.pages else m.group(0), s)
