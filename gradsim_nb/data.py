@@ -16,11 +16,11 @@ import torch
 # %% ../nbs/04_data.ipynb #1bfa232f
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
-def cache_dir(cache=None):
+def cache_dir(cache=None): # a folder (default: $GRADSIM_CACHE, else ~/.cache/gradsim_nb)
     "The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, else ~/.cache/gradsim_nb"
     return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
-# %% ../nbs/04_data.ipynb #740936aa
+# %% ../nbs/04_data.ipynb #4258b798
 def _archive_error(src, e):
     "A one-line ValueError for a tarball that `tarfile` cannot read"
     msg = ' '.join(str(e).split())
@@ -44,6 +44,7 @@ def _members(src):
         for f in src.glob('*/*/*'):
             if f.parent.parent.name in ('train', 'test') and f.is_file(): yield f.parent.parent.name, f.parent.name, f.name, f.read_bytes(), str(f)
 
+# %% ../nbs/04_data.ipynb #2ef7951e
 def _decode(rows):
     "uint8 (3, 32, 32) images from the JPEG bytes of `rows`; a file that is not one is named"
     from torchvision.io import decode_jpeg, ImageReadMode
@@ -63,7 +64,8 @@ def _decode(rows):
             raise ValueError(f"data: {where} is a {im.shape[1]}x{im.shape[2]} image, not CIFAR-10's 32x32; point --data/GRADSIM_DATA at CIFAR-10")
     return torch.stack(imgs)
 
-def decode_image_folder(src):
+# %% ../nbs/04_data.ipynb #e91846f1
+def decode_image_folder(src): # a .tar.gz, or a folder, in ImageFolder layout
     "Decode a CIFAR-10 ImageFolder copy (folder or .tar.gz) into uint8 tensors, class-major order"
     items = sorted(_members(Path(src)))
     out = {}
@@ -78,7 +80,8 @@ def decode_image_folder(src):
     return out
 
 # %% ../nbs/04_data.ipynb #fd76f78f
-def load_torchvision(root, download):
+def load_torchvision(root, # the folder that holds (or receives) cifar-10-batches-py
+                     download): # True: download into `root` when missing
     "CIFAR-10 through torchvision.datasets.CIFAR10 (original order)"
     from torchvision.datasets import CIFAR10
     out = {}
@@ -92,7 +95,7 @@ def load_torchvision(root, download):
     out['order'] = 'original'
     return out
 
-# %% ../nbs/04_data.ipynb #1ea2d0fb
+# %% ../nbs/04_data.ipynb #498b7a86
 def _source(data):
     "What `data` points at: ('imagefolder', path) or ('torchvision', folder), or None"
     p = Path(data).expanduser()
@@ -121,6 +124,7 @@ def _fingerprint(src):
             h.update(f"{os.path.relpath(os.path.join(top, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()); n += 1
     return f"folder {p}, {n} files, sha256 of names, sizes and mtimes {h.hexdigest()}"
 
+# %% ../nbs/04_data.ipynb #9c3009be
 def _valid(d):
     return (isinstance(d, dict) and {'train', 'test', 'order'} <= d.keys() and d['train'][0].shape == (50000, 3, 32, 32)
             and d['test'][0].shape == (10000, 3, 32, 32) and d['train'][0].dtype == torch.uint8)
@@ -136,6 +140,7 @@ def _read_cache(f, key, data):
     else: return d
     return None
 
+# %% ../nbs/04_data.ipynb #43110f3e
 def _check_cache(cdir, f):
     "Raise a one-line ValueError, before any decoding, unless the cache file `f` can be written into the folder `cdir`"
     hint = "pass --cache (the cache argument) or set GRADSIM_CACHE to a folder you can write to"
@@ -147,9 +152,10 @@ def _check_cache(cdir, f):
     if f.exists() and not f.is_file(): raise ValueError(f"cache: {f} is a folder, not a cache file; move it away, or {hint}")
 
 # %% ../nbs/04_data.ipynb #e7b512c6
-_LOADED = {}   # (cache file, source fingerprint) -> tensors already read in this process (a sweep reads them once, not once per run)
+_LOADED = {}   # (cache file, source fingerprint) -> tensors already read in this process: read once, not once per run
 
-def load_cifar10(data=None, cache=None):
+def load_cifar10(data=None, # a .tar.gz or folder (ImageFolder layout, or torchvision's cifar-10-batches-py); default: $GRADSIM_DATA, else download
+                 cache=None): # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; decoded once, then read from the cache"
     data = data or os.environ.get('GRADSIM_DATA')
     cdir = cache_dir(cache)
@@ -185,14 +191,19 @@ def load_cifar10(data=None, cache=None):
 # %% ../nbs/04_data.ipynb #59a31b80
 import hashlib
 
-def rng(purpose, seed):
+def rng(purpose, # what the numbers are for: 'noise', 'subset', 'batches', ...
+        seed): # the run's seed
     "A torch.Generator for one `purpose` of a run: independent streams for noise, subsets, batch order, ... from one seed"
     return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{purpose}:{seed}'.encode()).digest()[:8], 'little') >> 1)
 
 # %% ../nbs/04_data.ipynb #cc82b189
 NOISE_KINDS = ('symmetric', 'ren', 'pair')
 
-def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
+def add_label_noise(labels, # the true labels
+                    rate, # the fraction of examples that get a new label, in [0, 1)
+                    kind='symmetric', # 'symmetric' (another class), 'ren' (any class) or 'pair' (the next class)
+                    classes=10, # the number of classes
+                    seed=0): # draws which examples change, and to what
     "Noisy copy of `labels`: round(rate*N) examples chosen by `seed` get a new label according to `kind`"
     if kind not in NOISE_KINDS: raise ValueError(f"kind: unknown noise type {kind!r}; choose one of {', '.join(NOISE_KINDS)}")
     if not 0 <= rate < 1: raise ValueError(f"rate: the noise rate must be in [0, 1), got {rate!r}")
@@ -205,22 +216,35 @@ def add_label_noise(labels, rate, kind='symmetric', classes=10, seed=0):
     else: noisy[idx] = (labels[idx] + 1) % classes
     return noisy
 
-# %% ../nbs/04_data.ipynb #b1ef90a7
+# %% ../nbs/04_data.ipynb #3838a745
 @dataclass
 class NoisyData:
     "Training images with noisy and true labels, and the clean test set; `order` says how the training images are sorted"
-    x: torch.Tensor; y: torch.Tensor; true: torch.Tensor; x_test: torch.Tensor; y_test: torch.Tensor; order: str = ''
+    x: torch.Tensor # training images, uint8 (N, 3, 32, 32)
+    y: torch.Tensor # the training labels a model sees (noisy)
+    true: torch.Tensor # the true training labels
+    x_test: torch.Tensor # test images, uint8
+    y_test: torch.Tensor # their (clean) labels
+    order: str = '' # how the training images are sorted: 'class-major', 'original', or '' when unknown
 
     @property
     def noise(self): return (self.y != self.true).sum().item() / len(self.y)
 
-    def subset(self, n_train, n_test=None, seed=0):
+    def subset(self, n_train, # training examples to keep
+               n_test=None, # test examples to keep (default: all)
+               seed=0): # draws which examples
         "A random subset (for quick runs): n_train training and n_test test examples"
         g = rng('subset', seed)
         i, j = torch.randperm(len(self.y), generator=g)[:n_train], torch.randperm(len(self.y_test), generator=g)[:n_test]
         return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], f'{self.order}, subset')   # no longer that order
 
-def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, verbose=True):
+# %% ../nbs/04_data.ipynb #94c4a7a2
+def noisy_cifar10(rate=0.4, # the fraction of training labels changed
+                  kind='symmetric', # 'symmetric', 'ren' or 'pair' (`add_label_noise`)
+                  seed=0, # draws the noise
+                  data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
+                  cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+                  verbose=True): # print the true fraction of wrong labels
     "CIFAR-10 with `rate` label noise of `kind`, the noise drawn from `seed`"
     d = load_cifar10(data, cache)
     (x, y), (xt, yt) = d['train'], d['test']
@@ -228,14 +252,18 @@ def noisy_cifar10(rate=0.4, kind='symmetric', seed=0, data=None, cache=None, ver
     if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
-# %% ../nbs/04_data.ipynb #24a760fa
+# %% ../nbs/04_data.ipynb #eceed7e8
 CIFAR10N_SETS = ('aggre', 'random1', 'random2', 'random3', 'worse')
 
-def class_major_positions(labels):
+def class_major_positions(labels): # the labels, in the original order
     "Where each example of the original order sits once the examples are sorted by class (stable)"
     return torch.empty_like(labels).scatter_(0, labels.argsort(stable=True), torch.arange(len(labels)))
 
-def cifar10n(label_set='worse', data=None, cache=None, labels=None):
+# %% ../nbs/04_data.ipynb #4b4ec430
+def cifar10n(label_set='worse', # one of `CIFAR10N_SETS`
+             data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
+             cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+             labels=None): # the CIFAR-10N .npz (default: $GRADSIM_CIFAR10N, else cifar10n-labels.npz beside the data)
     "CIFAR-10 with CIFAR-10N's human labels `label_set` as the noisy labels, in the order of the loaded copy"
     import numpy as np
     if label_set not in CIFAR10N_SETS: raise ValueError(f"label_set: expected one of {', '.join(CIFAR10N_SETS)}, got {label_set!r}")
@@ -258,17 +286,20 @@ def cifar10n(label_set='worse', data=None, cache=None, labels=None):
         raise ValueError(f"labels: CIFAR-10N's clean labels in {f} do not match this CIFAR-10 copy's labels ({d['order']} order)")
     return NoisyData(x, noisy, y, xt, yt, d['order'])
 
-# %% ../nbs/04_data.ipynb #3c117a86
+# %% ../nbs/04_data.ipynb #d16573a2
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
 STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
 
-_ON = {}   # device -> (MEAN, STD) there: a copy to a GPU each step would make the step wait for it
+_ON = {}   # device -> (MEAN, STD) on it, copied there once (appendix 90_performance)
 
-def to_float(x):
+def to_float(x): # uint8 images (n, 3, H, W)
     "uint8 images to normalised floats"
     mean, std = _ON.get(x.device) or _ON.setdefault(x.device, (MEAN.to(x.device), STD.to(x.device)))
     return (x.float() / 255 - mean) / std
 
-def batch_indices(n, bs, generator):
+# %% ../nbs/04_data.ipynb #28c8c1b6
+def batch_indices(n, # the number of examples
+                  bs, # batch size
+                  generator): # the run's generator for the batch order
     "A fresh permutation of range(n) cut into batches of `bs` (the last may be smaller)"
     return torch.randperm(n, generator=generator).split(bs)

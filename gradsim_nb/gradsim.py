@@ -10,16 +10,19 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import Taps, check_layers, gram_from_factors, trainable, _conv_input
 from .weights import gradsim_weights, _check_ak
 
-# %% ../nbs/03_gradsim.ipynb #8b469afd
-def weighted_grads(layer, a, d, w):
-    "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `a` and output gradients `d`"
+# %% ../nbs/03_gradsim.ipynb #9cb2c1aa
+def weighted_grads(layer, # an nn.Linear or nn.Conv2d
+                   h, # its input for the batch, as the taps saved it
+                   d, # the gradients of the per-example losses with respect to its output
+                   w): # one weight per example
+    "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `h` and output gradients `d`"
     dw = d * w.view(-1, *[1] * (d.dim() - 1))
     if isinstance(layer, nn.Conv2d):
-        a, pad = _conv_input(layer, a)
-        gw = torch.nn.grad.conv2d_weight(a, layer.weight.shape, dw, layer.stride, pad, layer.dilation, layer.groups)
+        h, pad = _conv_input(layer, h)
+        gw = torch.nn.grad.conv2d_weight(h, layer.weight.shape, dw, layer.stride, pad, layer.dilation, layer.groups)
         return gw, dw.sum((0, 2, 3))
-    dw, a = dw.reshape(-1, dw.shape[-1]), a.reshape(-1, a.shape[-1])
-    return dw.T @ a, dw.sum(0)
+    dw, h = dw.reshape(-1, dw.shape[-1]), h.reshape(-1, h.shape[-1])
+    return dw.T @ h, dw.sum(0)
 
 def _add_grad(p, g):
     "Accumulate into .grad, as loss.backward() would"
@@ -27,7 +30,9 @@ def _add_grad(p, g):
     if p.grad is None: p.grad = g
     else: p.grad += g
 
-# %% ../nbs/03_gradsim.ipynb #222de5ff
+# %% ../nbs/03_gradsim.ipynb #f75cd289
+from fastcore.basics import patch
+
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
     def __init__(self, model, # the network to train; forward hooks go on `layers`
@@ -50,38 +55,46 @@ class GradSim:
     def _weigh(self, gram, labels):
         return self.weight_fn(gram.detach(), labels).detach()
 
-    def can_rebuild(self):
-        "Whether the update can be rebuilt from the captured factors: every trainable parameter chosen, no batch coupling"
-        if not self.rebuild: return False
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.model.modules()): return False
-        return all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad)
-
-    def weights(self, losses, labels=None):
-        "The detached weights for this batch's per-example `losses`; then (w * losses).sum().backward() steps with sum_i w_i g_i"
-        return self._weigh(gram_from_factors(self._factors(losses, retain_graph=True))[0], labels)
-
-    def backward(self, losses, labels=None):
-        "Fill every parameter's .grad with sum_i w_i grad(loss_i), by the cheapest exact route; returns the weights"
-        rebuild = self.can_rebuild()
-        factors = self._factors(losses, retain_graph=not rebuild)
-        gram, grads = gram_from_factors(factors)
-        w = self._weigh(gram, labels)
-        if not rebuild:
-            (w * losses).sum().backward()
-            return w
-        with torch.no_grad():
-            for (l, a, d), g in zip(factors, grads):
-                params = [p for p in (l.weight, l.bias) if trainable(p)]      # frozen parameters get no gradient
-                if g is None:   # a ghost layer: contract the weighted output gradients with the inputs
-                    upd = [t for p, t in zip((l.weight, l.bias), weighted_grads(l, a, d, w)) if trainable(p)]
-                else:           # a materialised layer: weight the per-example gradients it already has
-                    upd = (w @ g).split([p.numel() for p in params])
-                for p, t in zip(params, upd): _add_grad(p, t)
-        return w
-
     def remove(self):
         "Detach the hooks: the model is as it was"
         self.taps.remove()
 
     def __enter__(self): return self
     def __exit__(self, *_): self.remove()
+
+# %% ../nbs/03_gradsim.ipynb #b958b336
+@patch
+def weights(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
+            labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
+    "The detached weights for this batch's per-example `losses`; then (w * losses).sum().backward() steps with sum_i w_i g_i"
+    return self._weigh(gram_from_factors(self._factors(losses, retain_graph=True))[0], labels)
+
+# %% ../nbs/03_gradsim.ipynb #5ffe95c4
+@patch
+def can_rebuild(self:GradSim):
+    "Whether the update can be rebuilt from the captured factors: every trainable parameter chosen, no batch coupling"
+    if not self.rebuild: return False
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.model.modules()): return False
+    return all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad)
+
+# %% ../nbs/03_gradsim.ipynb #eba0f8aa
+@patch
+def backward(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
+             labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
+    "Fill every parameter's .grad with sum_i w_i grad(loss_i), by the cheapest exact route; returns the weights"
+    rebuild = self.can_rebuild()
+    factors = self._factors(losses, retain_graph=not rebuild)
+    gram, grads = gram_from_factors(factors)
+    w = self._weigh(gram, labels)
+    if not rebuild:
+        (w * losses).sum().backward()
+        return w
+    with torch.no_grad():
+        for (l, h, d), g in zip(factors, grads):
+            params = [p for p in (l.weight, l.bias) if trainable(p)]      # frozen parameters get no gradient
+            if g is None:   # a ghost layer: contract the weighted output gradients with the inputs
+                upd = [t for p, t in zip((l.weight, l.bias), weighted_grads(l, h, d, w)) if trainable(p)]
+            else:           # a materialised layer: weight the per-example gradients it already has
+                upd = (w @ g).split([p.numel() for p in params])
+            for p, t in zip(params, upd): _add_grad(p, t)
+    return w

@@ -63,16 +63,17 @@ class MeanLoss(Callback):
     "Aggregation rule of plain training: step with the mean loss (every weight 1/m)"
     def backward(self, learn): learn.losses.mean().backward()
 
-# %% ../nbs/05_learner.ipynb #f1697d37
-def last5(hist):
+# %% ../nbs/05_learner.ipynb #50c939c1
+def last5(hist): # a history from `Learner.fit`
     "The thesis's metric: mean test accuracy (%) over the last 5 epochs (all of them, if fewer)"
     accs = [e['test_acc'] for e in hist['epochs']][-5:]
     return sum(accs) / len(accs)
 
-def top5(hist):
+def top5(hist): # a history from `Learner.fit`
     "Mean of the 5 highest per-epoch test accuracies (%)"
     return sum(sorted(e['test_acc'] for e in hist['epochs'])[-5:]) / min(5, len(hist['epochs']))
 
+# %% ../nbs/05_learner.ipynb #3fd9711f
 class Metrics(Callback):
     "Per epoch: the mean training loss, the test accuracy and the seconds it took"
     def before_epoch(self, learn): self.t0, self.loss_sum = time.perf_counter(), 0.
@@ -83,6 +84,7 @@ class Metrics(Callback):
         learn.record |= {'train_loss': self.loss_sum.item() / len(learn.y), 'test_acc': accuracy(learn.model, learn.x_test, learn.y_test),
                          'seconds': time.perf_counter() - self.t0}
 
+# %% ../nbs/05_learner.ipynb #7863a868
 class Recorder(Callback):
     "The history: `config` (the run's settings), one record per epoch, and `last5`"
     order = 90
@@ -90,6 +92,7 @@ class Recorder(Callback):
     def after_epoch(self, learn): learn.hist['epochs'].append(learn.record)
     def after_fit(self, learn): learn.hist['last5'] = last5(learn.hist)
 
+# %% ../nbs/05_learner.ipynb #6fac1992
 class ProgressBar(Callback):
     "A tqdm bar over every batch of the run, in a terminal or a notebook"
     order = 100
@@ -104,7 +107,7 @@ class ProgressBar(Callback):
     def cleanup_fit(self, learn):
         if hasattr(self, 'bar'): self.bar.close()
 
-# %% ../nbs/05_learner.ipynb #b9ad1c01
+# %% ../nbs/05_learner.ipynb #bfec8f05
 def ce_loss(logits, # (m, classes) scores
             y): # (m,) labels
     "Cross-entropy, one loss per example"
@@ -114,6 +117,7 @@ def default_device():
     "CUDA when present, else the CPU"
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+# %% ../nbs/05_learner.ipynb #73cafa83
 class Learner:
     "The training loop with an event at every named point; `fit` returns the history the callbacks recorded"
     def __init__(self, model:nn.Module, # the network, already initialised
@@ -228,8 +232,8 @@ class RankDrop(GradSimStep):
     "Aggregation rule: rank by the gradsim scores, weight 0 on the fraction `q` ranked lowest (or highest), uniform on the rest"
     def __init__(self, q=0.2, # fraction of the batch to drop
                  drop='bottom', # 'bottom' (the lowest-ranked) or 'top'
-                 **kw): # `GradSimStep`'s layers, a, k
-        super().__init__(**kw); self.q, self.drop = q, drop
+                 **kwargs): # `GradSimStep`'s layers, a, k
+        super().__init__(**kwargs); self.q, self.drop = q, drop
     def step_weights(self, scores): return rank_drop_weights(scores, self.q, self.drop)
 
 # %% ../nbs/05_learner.ipynb #05a47e0a

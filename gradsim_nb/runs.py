@@ -38,7 +38,7 @@ def run_name(cfg, # a run's settings: any keys of `DEFAULTS`; the others take th
     if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
     return '_'.join(parts) + f'_seed{seed}.json'
 
-# %% ../nbs/06_runs.ipynb #89067b57
+# %% ../nbs/06_runs.ipynb #48d5e053
 def train_data(cfg, # a run's settings (`DEFAULTS` for the rest)
                seed, # the run's seed: it draws the label noise
                data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
@@ -56,6 +56,7 @@ def train_data(cfg, # a run's settings (`DEFAULTS` for the rest)
                          "ask for at most that many")
     return d.subset(*n) if n else d
 
+# %% ../nbs/06_runs.ipynb #3c259458
 def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
               seed, # the run's seed
               data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
@@ -79,6 +80,7 @@ def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
                  decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'], progress=progress)
 
+# %% ../nbs/06_runs.ipynb #e467c617
 def read_run(path): # a run file in an `out` folder
     "The history in run file `path`, or None when there is none to use: no file, or one cut short, not JSON, or without 'last5' and 'epochs'"
     try: h = load_history(path)
@@ -97,6 +99,7 @@ def writable_folder(out, # the folder for run files (made if missing)
         raise ValueError(f"{arg}: cannot write in {str(out)!r} ({e.strerror or e}); choose another folder or fix its permissions") from None
     return p
 
+# %% ../nbs/06_runs.ipynb #775f0de8
 def get_run(cfg, # a run's settings (`DEFAULTS` for the rest)
             seed, # the run's seed
             out, # folder of run files: read from, and the run saved there if it is missing

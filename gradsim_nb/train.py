@@ -70,7 +70,7 @@ def two_stage(data:NoisyData, # training images with noisy and true labels, and 
               device=None, # default: CUDA when present, else the CPU
               progress=True, # show progress bars
               keep='prediction', # which examples stage 2 keeps: 'prediction' (thesis), 'agreement' or 'loss' (notebook 27)
-              **kw): # more `train` settings for both stages (bs, lr, gamma)
+              **kwargs): # more `train` settings for both stages (bs, lr, gamma)
     "Train for `epochs`, keep the examples the `keep` filter trusts, then `mode` 'finetune' or 'scratch' on them"
     if mode not in ('finetune', 'scratch'): raise ValueError(f"mode: expected 'finetune' or 'scratch', got {mode!r}")
     if keep not in ('prediction', 'agreement', 'loss'): raise ValueError(f"keep: expected 'prediction', 'agreement' or 'loss', got {keep!r}")
@@ -78,11 +78,11 @@ def two_stage(data:NoisyData, # training images with noisy and true labels, and 
     torch.manual_seed(seed)
     model = LeNet5().to(dev)                          # the same initialisation train() would make for this seed
     first = dict(rule='gradsim', track=True) if keep == 'agreement' else dict(rule='vanilla', track_loss=keep == 'loss')
-    h1 = train(data, epochs=epochs, seed=seed, model=model, device=dev, progress=progress, **first, **kw)
+    h1 = train(data, epochs=epochs, seed=seed, model=model, device=dev, progress=progress, **first, **kwargs)
     if keep == 'prediction': kept_mask = (predict(model, data.x.to(dev)) == data.y.to(dev)).cpu()
     else: kept_mask = keep_by_mixture(h1.pop('example_weight') if keep == 'agreement' else [-v for v in h1.pop('example_loss')])
     kept = NoisyData(data.x[kept_mask], data.y[kept_mask], data.true[kept_mask], data.x_test, data.y_test, data.order)
-    h2 = train(kept, 'vanilla', epochs, seed=seed + 1000, model=model if mode == 'finetune' else None, device=dev, progress=progress, **kw)
+    h2 = train(kept, 'vanilla', epochs, seed=seed + 1000, model=model if mode == 'finetune' else None, device=dev, progress=progress, **kwargs)
     eps = h1['epochs'] + [{**e, 'epoch': e['epoch'] + epochs} for e in h2['epochs']]
     rule = f'twostage_{mode}' if keep == 'prediction' else f'{keep}_{mode}'
     hist = {'config': {**h1['config'], 'rule': rule, 'epochs': 2 * epochs, 'kept': int(kept_mask.sum()),
