@@ -4,7 +4,7 @@ Playwright; tools/sitecheck.py and tools/voila_check.py say what is checked).
 The site is the one tools/test.sh has just built when GRADSIM_SITE names it, else this module builds _site/ with
 tools/docs.py. Without Chromium, Playwright or Sphinx these tests skip with the reason, except under CI=true,
 where they fail: CI must never pass without having looked."""
-import base64, hashlib, json, os, re, shutil, sys
+import hashlib, json, os, re, shutil, sys
 from pathlib import Path
 
 import pytest

@@ -285,7 +285,7 @@ class Links:
             depth = '../' * here.count('/')
             s = re.sub(r'(?<!\[)`(\w+)`(?!\]\()',
                        lambda m: f'[`{m.group(1)}`]({depth}{self.pages[m.group(1)]}.html)' if m.group(1) in self.pages else m.group(0), s)
-            s = re.sub(r'\]\(([^)\s]+)\)', lambda m: f'](' + (self._target(m.group(1), here) or m.group(1)) + ')', s)
+            s = re.sub(r'\]\(([^)\s]+)\)', lambda m: '](' + (self._target(m.group(1), here) or m.group(1)) + ')', s)
             s = re.sub(r'(href|src)="([^"]+)"', lambda m: f'{m.group(1)}="' + (self._target(m.group(2), here) or m.group(2)) + '"', s)
             s = _re_attr_link.sub(lambda m: f'[{m.group(1)}]({m.group(2)})', s)   # Quarto link attributes go
             parts[i] = s

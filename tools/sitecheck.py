@@ -20,7 +20,7 @@ use another executable.
 """
 import argparse, base64, functools, hashlib, http.server, json, os, re, shutil, sys, threading, time
 from pathlib import Path
-from urllib.parse import urljoin, urldefrag, urlparse, unquote
+from urllib.parse import urldefrag, urlparse, unquote
 
 ROOT = Path(__file__).resolve().parents[1]
 
