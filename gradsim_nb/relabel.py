@@ -7,11 +7,16 @@ __all__ = ['label_scores', 'Relabeller', 'Relabel']
 
 # %% ../nbs/20_relabel.ipynb #0d7676b0
 import math, torch, torch.nn.functional as F
+from fastcore.basics import patch
 from .weights import _check_ak
 from .learner import Callback, choose_layers
 
 # %% ../nbs/20_relabel.ipynb #bb70554c
-def label_scores(feats, probs, labels, a=4.0, k=4):
+def label_scores(feats, # (m, d) the last Linear layer's inputs h_i, one row per example
+                 probs, # (m, C) the softmax of the logits, p_i
+                 labels, # (m,) the labels y_j under which the partners' gradients g_j are taken
+                 a=4.0, # annealing scale: each cosine is multiplied by `a` before the exponential
+                 k=4): # top-k: how many of the most similar partners each score sums (None: every other example)
     "(m, C) scores: [i, c] = sum over the top-k j != i of exp(a cos(g_i(c), g_j)), g_i(c) = i's last-layer gradient under label c"
     _check_ak(a, k)
     m, C = probs.shape
@@ -40,7 +45,12 @@ def _check_relabel(margin, patience, a, k):
 
 class Relabeller:
     "Relabel an example once another label's gradient agrees `margin` times better than its own, `patience` visits running"
-    def __init__(self, labels, layer, margin=3.0, patience=3, a=4.0, k=4):
+    def __init__(self, labels, # (n,) the training set's labels, noisy; copied, the copy is changed
+                 layer, # the model's last nn.Linear, the one that outputs the logits
+                 margin=3.0, # a hit needs another label's score above `margin` times the current label's
+                 patience=3, # consecutive hits with the same candidate label before a change
+                 a=4.0, # annealing scale of the scores
+                 k=4): # top-k partners of the scores (None: every other example)
         _check_relabel(margin, patience, a, k)
         if not isinstance(layer, torch.nn.Linear):
             raise ValueError(f"layer: expected the model's last nn.Linear (the one that outputs the logits), got {type(layer).__name__}")
@@ -53,7 +63,11 @@ class Relabeller:
     def _save(self, layer, inp, out): self._feats = inp[0].detach()
 
 # %% ../nbs/20_relabel.ipynb #39e6c569
-def _step(self, idx, logits, epoch):
+@patch
+def step(self:Relabeller,
+         idx, # (m,) the batch's positions in the training set
+         logits, # (m, C) the model's logits for the batch, from the forward pass that fed the hook
+         epoch): # the epoch, recorded with each change
     "Score batch `idx` under every label and relabel the examples whose run of hits reached `patience`; returns the scores"
     if self._feats is None or len(self._feats) != len(idx):
         raise ValueError("logits: run the model's forward pass on this batch (with the relabelled layer) before step()")
@@ -71,25 +85,29 @@ def _step(self, idx, logits, epoch):
     self.labels[idx] = torch.where(flip, c, cur)
     return s
 
-def _stats(self, true):
+# %% ../nbs/20_relabel.ipynb #5f4ff8f2
+@patch
+def stats(self:Relabeller,
+          true): # (n,) the true labels, to measure the relabelling against (known only in experiments)
     "Wrong labels now, labels changed, and the precision and recall of the relabelling against the `true` labels"
     moved, was_wrong, ok = self.labels != self.original, self.original != true, self.labels == true
     return {'label_noise': (~ok).float().mean().item(), 'relabelled': int(moved.sum()),
             'relabel_precision': (ok & moved).sum().item() / max(int(moved.sum()), 1),
             'relabel_recall': (ok & was_wrong).sum().item() / max(int(was_wrong.sum()), 1)}
 
-def _log(self):
+# %% ../nbs/20_relabel.ipynb #41fa8013
+@patch
+def log(self:Relabeller):
     "Every change, in order: a (n, 4) tensor of epoch, index, old label, new label"
     if not self.changes: return torch.zeros(0, 4, dtype=torch.long)
     rows = torch.cat([r for r, _ in self.changes], 1)
     keep = torch.cat([torch.ones(r.shape[1], dtype=torch.bool, device=r.device) if f is None else f for r, f in self.changes])
     return rows[:, keep].T.cpu()   # one selection: one wait for a GPU
 
-def _remove(self):
+@patch
+def remove(self:Relabeller):
     "Detach the hook"
     self.handle.remove()
-
-Relabeller.step, Relabeller.stats, Relabeller.log, Relabeller.remove = _step, _stats, _log, _remove
 
 # %% ../nbs/20_relabel.ipynb #ed914212
 class Relabel(Callback):
