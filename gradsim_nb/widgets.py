@@ -16,7 +16,11 @@ from .experiments import ranked_grid
 # %% ../nbs/19_widgets.ipynb #4cf9f4e2
 class WeightExplorer:
     "Gradsim weights of one real noisy minibatch for any a and k; the Gram matrix is cached per (noise, layers)"
-    def __init__(self, epochs=2, subset=None, m=128, seed=0, data=None):
+    def __init__(self, epochs=2, # epochs of vanilla training before the batch is drawn
+                 subset=None, # (training, test) sizes of a CIFAR-10 subset; None: all of it
+                 m=128, # examples in the minibatch
+                 seed=0, # seeds the noise, the network and the batch
+                 data=None): # where CIFAR-10 is (see `noisy_cifar10`); None: GRADSIM_DATA or the cache
         self.epochs, self.subset, self.m, self.seed, self.data = epochs, subset, m, seed, data
         self._models, self._batches, self.last = {}, {}, None
 
@@ -42,26 +46,38 @@ class WeightExplorer:
             self._batches[key] = dict(x=x, y=y, flipped=y != d.true[idx], gram=gram)
         return self._batches[key]
 
-    def draw(self, a=4.0, k=4, noise=0.4, layers='last'):
-        "Sorted weights coloured clean/flipped, the 10 highest- and lowest-weighted images, and the ranking statistics"
+    def bars(self, ax, # the matplotlib axes to draw on
+             a=4.0, # annealing scale
+             k=4, # top-k
+             noise=0.4, # noise rate of the batch
+             layers='last'): # 'last' or 'all': the layers whose gradients are compared
+        "Draw the batch's weights m·w, sorted, green for clean and red for flipped examples; return the weights and ranking statistics"
         b = self.batch(noise, layers)
         w = gradsim_weights(b['gram'], a, k)
         st = ranking_stats(w, b['flipped'])
-        self.last = dict(a=a, k=k, noise=noise, layers=layers, weights=w, stats=st)
+        order = w.argsort(descending=True)
+        ax.bar(range(len(w)), (len(w) * w[order]).numpy(), color=['tab:red' if f else 'tab:green' for f in b['flipped'][order]], width=1.0)
+        ax.axhline(1, color='gray', lw=0.8, ls=':')
+        ax.set(xlabel='examples, highest weight first', ylabel='m · weight', xlim=(-1, len(w)))
+        return w, st
+
+    def draw(self, a=4.0, # annealing scale
+             k=4, # top-k
+             noise=0.4, # noise rate of the batch
+             layers='last'): # 'last' or 'all': the layers whose gradients are compared
+        "Sorted weights coloured clean/flipped, the 10 highest- and lowest-weighted images, and the ranking statistics"
         fig = plt.figure(figsize=(11, 5.6))
         ax1, ax2 = fig.add_axes([0.06, 0.62, 0.9, 0.32]), fig.add_axes([0.02, 0.0, 0.96, 0.45])
-        order = w.argsort(descending=True)
-        fl = b['flipped'][order]
-        ax1.bar(range(len(w)), (len(w) * w[order]).numpy(), color=['tab:red' if f else 'tab:green' for f in fl], width=1.0)
-        ax1.axhline(1, color='gray', lw=0.8, ls=':')
-        ax1.set(xlabel='examples, highest weight first', ylabel='m · weight', xlim=(-1, len(w)))
+        w, st = self.bars(ax1, a, k, noise, layers)
+        b = self.batch(noise, layers)
+        self.last = dict(a=a, k=k, noise=noise, layers=layers, weights=w, stats=st)
         ax1.set_title(f"a = {a:g}, k = {k}, {noise:.0%} noise, {'last layer' if layers == 'last' else layers + ' layers'}: green clean, red flipped.  "
                       f"AUROC {st['auroc']:.3f}; weight on flipped {st['flipped_weight']:.3f} "
                       f"(their share of the batch {b['flipped'].float().mean():.3f})", fontsize=9)
         ranked_grid(b['x'], b['y'], b['flipped'], w, n=10, ax=ax2)
         return fig
 
-    def widget(self, noise_rates=(0.2, 0.4, 0.6, 0.8)):
+    def widget(self, noise_rates=(0.2, 0.4, 0.6, 0.8)): # the noise rates the dropdown offers
         "Sliders for a and k, and choices of noise rate and layers, redrawing `draw`"
         import ipywidgets as W
         return W.interactive(self.draw, a=W.FloatSlider(value=4.0, min=0.0, max=16.0, step=0.5, continuous_update=False),
@@ -70,7 +86,14 @@ class WeightExplorer:
                              layers=W.Dropdown(options=[('last layer', 'last'), ('all layers', 'all')], value='last'))
 
 # %% ../nbs/19_widgets.ipynb #381ebc96
-def race(a=4.0, k=4, noise=0.4, epochs=4, subset=(10000, 2000), seed=0, data=None, progress=True):
+def race(a=4.0, # gradsim's annealing scale
+         k=4, # gradsim's top-k
+         noise=0.4, # rate of symmetric label noise
+         epochs=4, # epochs for each network
+         subset=(10000, 2000), # (training, test) images drawn from CIFAR-10
+         seed=0, # seeds the noise, the initialisation (shared) and the batch order (shared)
+         data=None, # where CIFAR-10 is (see `noisy_cifar10`); None: GRADSIM_DATA or the cache
+         progress=True): # show progress bars
     "Train vanilla and gradsim (last layer, a, k) side by side on a subset; plot and return both histories"
     d = noisy_cifar10(noise, seed=seed, data=data, verbose=False).subset(*subset)
     hs = {rule: train(d, rule, epochs, seed=seed, a=a, k=k, device='cpu', progress=progress) for rule in ('vanilla', 'gradsim')}
@@ -82,7 +105,7 @@ def race(a=4.0, k=4, noise=0.4, epochs=4, subset=(10000, 2000), seed=0, data=Non
     ax.legend(); plt.show()
     return hs
 
-def race_widget(**kw):
+def race_widget(**kwargs): # passed on to `race` (epochs, subset, seed, data, progress)
     "Sliders for a and k and a button that runs `race`"
     import ipywidgets as W
     a, k = W.FloatSlider(value=4.0, min=0.0, max=16.0, step=0.5, description='a'), W.IntSlider(value=4, min=1, max=127, description='k')
@@ -90,6 +113,6 @@ def race_widget(**kw):
     go, out = W.Button(description='train both'), W.Output()
     def run(_):
         out.clear_output()
-        with out: race(a.value, k.value, noise.value, **kw)
+        with out: race(a.value, k.value, noise.value, **kwargs)
     go.on_click(run)
     return W.VBox([W.HBox([a, k, noise, go]), out])
