@@ -194,8 +194,10 @@ def _mean_curve(hs, key):
 def plot_experiment(results,   # {configuration label: [history per seed]}, as `run_experiment` returns
                     title='',  # the figure's title
                     thesis=None):  # {configuration label: the thesis's last-5 accuracy}, drawn as dotted lines
-    "The thesis's three panels: test accuracy, flipped among the 10 highest- and the 10 lowest-weighted, per epoch"
-    fig, axs = plt.subplots(1, 3, figsize=(14, 3.6))
+    "The thesis's three panels: test accuracy, flipped among the 10 highest- and the 10 lowest-weighted, per epoch (only the first when no rule ranks)"
+    ranked = any('top10_flipped' in hs[0]['epochs'][0] for hs in results.values())
+    fig, axs = plt.subplots(1, 3 if ranked else 1, figsize=(14, 3.6) if ranked else (7, 3.6), squeeze=False)
+    axs = axs[0]
     for label, hs in results.items():
         acc = _mean_curve(hs, 'test_acc')
         line, = axs[0].plot(range(1, len(acc) + 1), acc, label=f"{label} [{statistics.mean(h['last5'] for h in hs):.2f}]")
@@ -205,8 +207,9 @@ def plot_experiment(results,   # {configuration label: [history per seed]}, as `
             for ax, key in zip(axs[1:], ('top10_flipped', 'bottom10_flipped')):
                 ax.plot(range(1, len(acc) + 1), _mean_curve(hs, key), color=line.get_color(), label=label)
     axs[0].set(xlabel='epoch', ylabel='test accuracy (%)', title='(a) test accuracy [last-5 mean]')
-    axs[1].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(b) flipped in the top 10 (lower: better)')
-    axs[2].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(c) flipped in the bottom 10 (higher: better)')
+    if ranked:
+        axs[1].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(b) flipped in the top 10 (lower: better)')
+        axs[2].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(c) flipped in the bottom 10 (higher: better)')
     for ax in axs: ax.legend(fontsize=7)
     fig.suptitle(title); fig.tight_layout()
     return fig

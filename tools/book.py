@@ -9,7 +9,7 @@ in results/runs/ (and train, with a progress bar, any run that is missing). A no
 as it was, and the command exits 1 naming it. Outputs are then normalised by `nbdev_clean`, which keeps them.
 Every cell has a time limit: a stalled widget can otherwise hang the kernel runner (jupyter/nbclient#312).
 """
-import argparse, os, subprocess, sys, time
+import argparse, os, re, subprocess, sys, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -32,10 +32,17 @@ def notebooks(names):
 def execute(path, timeout):
     "Run one notebook in place; on failure leave the file untouched and return the error's last line"
     nb = nbformat.read(path, as_version=4)
+    # 'immediate': kill the kernel when done instead of asking it to stop, a request a kernel with live widgets can leave unanswered
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}},
-                            store_widget_state=True)
-    try: client.execute()
-    except Exception as e: return (str(e).strip().splitlines() or [type(e).__name__])[-1]
+                            store_widget_state=True, shutdown_kernel='immediate')
+    try:
+        with client.setup_kernel():
+            for i, cell in enumerate(nb.cells): client.execute_cell(cell, i)
+            client.set_widgets_metadata()
+    except Exception as e:   # the failing line and the error, without the colour codes of the kernel's traceback
+        lines = [re.sub(r'\x1b\[[0-9;]*m', '', l) for l in str(e).strip().splitlines()] or [type(e).__name__]
+        where = [l.strip() for l in lines if l.lstrip().startswith('---->')]
+        return f"{lines[-1]}{' at ' + where[-1] if where else ''}"
     nbformat.write(nb, path)
 
 
