@@ -34,6 +34,8 @@ html_theme = 'sphinx_book_theme'
 html_title = f"{_cfg['title']}"
 html_static_path = ['_static', _vendor]
 html_css_files = ['site.css']
+# before MathJax and the widget embedder: gives MathJax 3 the MathJax 2 call the embedder makes (see the file)
+html_js_files = [('mathjax2_hub.js', {'priority': 100})]
 html_copy_source = True
 html_sourcelink_suffix = ''
 html_last_updated_fmt = None
