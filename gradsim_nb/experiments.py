@@ -78,6 +78,9 @@ EXPERIMENTS['memory_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dict(
                                                      for label, cfg in _MEMORY_RUNS.items()}
                                       | {'loss memory, mixture drop @ CIFAR-10N worse': dict(rule='small_loss', select='mixture', warmup=5,
                                                                                             kind='cifar10n-worse')})
+# a cheap detector beside cleanlab's (notebook 27): each example's mean loss over a plain 20-epoch run, 2/9 of cleanlab's 4 x 30 epochs on 3/4 of the data
+EXPERIMENTS['detect'] = dict(seeds=3, runs={f'mean loss, 20 epochs @ {where}': dict(rule='vanilla', epochs=20, track_loss=True, **s)
+                                            for where, s in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))})
 
 # %% ../nbs/07_experiments.ipynb #2361a2e1
 def _repo_root():

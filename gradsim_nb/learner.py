@@ -44,10 +44,12 @@ def accuracy(model, # a classifier
 @torch.inference_mode()
 def predict(model, # a classifier
             x, # uint8 images (n, 3, 32, 32)
-            bs=2000): # images per forward pass
-    "Predicted classes of `model` for uint8 images `x`"
+            bs=2000, # images per forward pass
+            proba=False): # return the softmax probabilities (n, classes) instead of the predicted classes
+    "Predicted classes of `model` for uint8 images `x`, or with `proba` its softmax probabilities"
     was = model.training; model.eval()
-    out = torch.cat([model(to_float(x[i:i + bs])).argmax(1) for i in range(0, len(x), bs)])
+    head = (lambda z: z.softmax(1)) if proba else (lambda z: z.argmax(1))
+    out = torch.cat([head(model(to_float(x[i:i + bs]))) for i in range(0, len(x), bs)])
     model.train(was)
     return out
 

@@ -18,7 +18,7 @@ from .losses import LOSSES
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
 DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft',
-                warmup=0, relabel=None, loss='ce', track=False, subset=None)
+                warmup=0, relabel=None, loss='ce', track=False, track_loss=False, subset=None)
 KINDS = NOISE_KINDS + tuple(f'cifar10n-{s}' for s in CIFAR10N_SETS)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop'),
           'agreement': ('layers', 'a', 'k', 'decay', 'select', 'warmup'), 'small_loss': ('decay', 'select', 'warmup')}   # notebook 27
@@ -35,6 +35,7 @@ def run_name(cfg, # a run's settings: any keys of `DEFAULTS`; the others take th
     if c['relabel'] is not None: parts.append('relabel{margin:g}-{patience}'.format(**_RELABEL | c['relabel']))
     if c['loss'] != 'ce': parts.append(f"loss{c['loss']}")
     if c['track']: parts.append('tracked')   # same numbers as the untracked run, plus per-example weights
+    if c['track_loss']: parts.append('losstracked')   # likewise, plus per-example mean losses
     if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
     return '_'.join(parts) + f'_seed{seed}.json'
 
@@ -65,6 +66,8 @@ def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
               log=print): # called with one line saying what is trained (None: silent)
     "Train run (`cfg`, `seed`) and return its history, saving nothing (`get_run` saves; a worker process returns it); `log=None` is silent"
     c = {**DEFAULTS, **cfg}
+    if (c['track'] or c['track_loss']) and c['rule'] in STAGED + ('cleanlab',):   # those runs would drop the option without a word
+        raise ValueError(f"track, track_loss: rule {c['rule']!r} keeps no per-example scores of its own; track a plain run (e.g. rule='vanilla', track_loss=True)")
     if c['rule'] in STAGED and c['epochs'] % 2:
         raise ValueError(f"epochs: a two-stage run splits its epochs in two equal stages; expected an even number, got {c['epochs']}")
     d = train_data(cfg, seed, data, cache)
@@ -78,7 +81,8 @@ def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
         from gradsim_nb.cleanlab_baseline import cleanlab_run
         return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
-                 decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'], progress=progress)
+                 decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'],
+                 track_loss=c['track_loss'], progress=progress)
 
 # %% ../nbs/06_runs.ipynb #e467c617
 def read_run(path): # a run file in an `out` folder

@@ -21,11 +21,13 @@ class TrackWeights(Callback):
     def after_fit(self, learn): learn.hist['example_weight'] = [round(v, 5) for v in (self.seen[0] / self.seen[1].clamp_min(1)).tolist()]
 
 # %% ../nbs/26_suspects.ipynb #0acd56a3
-def suspicion(hist): # a run history: a tracked gradsim run, or a cleanlab run (notebook 26b)
-    "Per-example suspicion of a run (higher = more likely mislabelled): -mean gradsim weight of a tracked run, or cleanlab's"
+def suspicion(hist): # a run history: a tracked gradsim run, a loss-tracked run (notebook 27) or a cleanlab run (notebook 26b)
+    "Per-example suspicion of a run (higher = more likely mislabelled): -mean gradsim weight, the mean loss, or cleanlab's score"
     if 'example_suspicion' in hist: return torch.tensor(hist['example_suspicion'])
     if 'example_weight' in hist: return -torch.tensor(hist['example_weight'])
-    raise ValueError("hist: this run kept no per-example scores; train gradsim with track=True (gradsim-suspects does) or use a cleanlab run")
+    if 'example_loss' in hist: return torch.tensor(hist['example_loss'])
+    raise ValueError("hist: this run kept no per-example scores; train gradsim with track=True (gradsim-suspects does), "
+                     "any rule with track_loss=True, or use a cleanlab run")
 
 # %% ../nbs/26_suspects.ipynb #ff2c539e
 def auroc(scores, # one score per example

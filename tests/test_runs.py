@@ -75,6 +75,18 @@ def test_memory_and_filter_rules_run_from_a_run_dict(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match='even number'): runs.train_run(dict(rule='loss_finetune', epochs=3), 0, log=None)
 
 
+def test_loss_tracked_run_is_the_plain_run_plus_mean_losses(monkeypatch):
+    "track_loss (the `detect` experiment, notebook 27) changes no number of the run, and its mean losses are a suspicion score"
+    from gradsim_nb.suspects import suspicion
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    plain, tracked = (runs.train_run(dict(rule='vanilla', epochs=2, track_loss=t), 0, progress=False, log=None) for t in (False, True))
+    assert [e['test_acc'] for e in tracked['epochs']] == [e['test_acc'] for e in plain['epochs']] and tracked['last5'] == plain['last5']
+    assert len(tracked['example_loss']) == 200 and 'example_loss' not in plain
+    assert torch.equal(suspicion(tracked), torch.tensor(tracked['example_loss']))
+    assert runs.run_name(dict(rule='vanilla', track_loss=True), 0) != runs.run_name(dict(rule='vanilla'), 0)
+    with pytest.raises(ValueError, match='track, track_loss'): runs.train_run(dict(rule='twostage_finetune', epochs=2, track_loss=True), 0, log=None)
+
+
 def test_shards_split_by_name_whenever_they_start(tmp_path):
     from gradsim_nb.sweep import shard_of
     names = [runs.run_name(c, s) for c, s in pending(['fig4_topk', 'fig3_anneal'], tmp_path)]
