@@ -46,9 +46,11 @@ def write_suspects(path, # the CSV file to write (its folder is made)
 # %% ../nbs/26c_suspects_cli.ipynb #8dea216a
 def suspects_main(argv=None): # the command's arguments (default: sys.argv[1:])
     "Entry point of `gradsim-suspects`"
-    p = argparse.ArgumentParser(prog='gradsim-suspects', description='Rank the training examples by gradsim suspicion and write them to CSV')
+    p = argparse.ArgumentParser(prog='gradsim-suspects', description='Rank the training examples by suspicion and write them to CSV')
     p.add_argument('--kind', default='symmetric', choices=KINDS); p.add_argument('--noise', type=float, default=0.4)
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--epochs', type=int, default=30)
+    p.add_argument('--seed', type=int, default=0); p.add_argument('--epochs', type=int, help='epochs of the run (default: 30 for gradsim, 20 for loss)')
+    p.add_argument('--score', default='gradsim', choices=['gradsim', 'loss'],
+                   help="gradsim: each example's mean weight in a tracked gradsim run; loss: its mean loss in a plain run (the better detector, notebook 27)")
     p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
     p.add_argument('--cache'); p.add_argument('--out', default='runs/main', help='folder of run files')
     p.add_argument('--csv', default='suspects.csv', help='where to write the ranked suspects')
@@ -56,11 +58,13 @@ def suspects_main(argv=None): # the command's arguments (default: sys.argv[1:])
     p.add_argument('--subset', help='quick try: N_TRAIN,N_TEST')
     a = p.parse_args(argv)
     if not 0 <= a.noise < 1: raise SystemExit(f"gradsim-suspects: error: --noise must be in [0, 1), got {a.noise}")
+    a.epochs = a.epochs if a.epochs is not None else 30 if a.score == 'gradsim' else 20   # the loss as notebook 27 measured it
     if a.epochs < 1: raise SystemExit(f"gradsim-suspects: error: --epochs must be at least 1, got {a.epochs}")
     if a.top is not None and a.top < 1: raise SystemExit(f"gradsim-suspects: error: --top must be at least 1, got {a.top}")
     subset = _subset(a.subset, 'gradsim-suspects') if a.subset else None   # the scores and the labels must come from one subset
     if Path(a.csv).is_dir(): raise SystemExit(f"gradsim-suspects: error: --csv: {a.csv!r} is a folder; give a file name, e.g. {Path(a.csv) / 'suspects.csv'}")
-    cfg = dict(rule='gradsim', kind=a.kind, noise=a.noise, epochs=a.epochs, track=True, subset=subset)
+    score = dict(rule='gradsim', track=True) if a.score == 'gradsim' else dict(rule='vanilla', track_loss=True)
+    cfg = dict(score, kind=a.kind, noise=a.noise, epochs=a.epochs, subset=subset)
     try:
         writable_folder(a.out, '--out'); writable_folder(Path(a.csv).parent, '--csv')   # before training, not after
         h = get_run(cfg, a.seed, a.out, a.data, a.cache)

@@ -58,3 +58,15 @@ def test_suspects_writes_the_run_and_csv_of_one_subset(tmp_path, monkeypatch, ca
     monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
     suspects_main(['--subset', '100,20', '--epochs', '1', '--top', '500', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
     assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 100 and ': 100 examples' in capsys.readouterr().out   # --top past the end: all 100
+
+
+def test_suspects_by_loss_ranks_by_the_mean_loss_of_a_plain_run(tmp_path, monkeypatch):
+    "--score loss trains a plain loss-tracked run (20 epochs unless told) and writes its examples by mean loss, largest first"
+    import json
+    from gradsim_nb import runs
+    monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
+    suspects_main(['--score', 'loss', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
+    run = json.loads((tmp_path / 'vanilla_symmetric0.4_e20_losstracked_seed0.json').read_text())   # the default epochs for the loss
+    rows = list(csv.DictReader(open(tmp_path / 's.csv')))
+    loss = torch.tensor(run['example_loss'])
+    assert len(rows) == len(loss) and int(rows[0]['index']) == int(loss.argmax()) and float(rows[-1]['suspicion']) == pytest.approx(float(loss.min()), abs=1e-5)
