@@ -78,6 +78,13 @@ EXPERIMENTS['memory_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dict(
                                                      for label, cfg in _MEMORY_RUNS.items()}
                                       | {'loss memory, mixture drop @ CIFAR-10N worse': dict(rule='small_loss', select='mixture', warmup=5,
                                                                                             kind='cifar10n-worse')})
+# the other schedules of `memory` in the same settings (notebook 27): first the loss filter, clearly ahead of vanilla at 40%, then the rest
+_OTHER_SCHEDULES = {label: cfg for label, cfg in EXPERIMENTS['memory']['runs'].items() if label not in _MEMORY_RUNS}
+EXPERIMENTS['filter_settings'] = dict(seeds=3, runs={f'loss filter, fine-tune @ {where}': dict(_OTHER_SCHEDULES['loss filter, fine-tune'], **s)
+                                                     for where, s in _MEMORY_SETTINGS.items()})
+EXPERIMENTS['variants_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **s) for where, s in _MEMORY_SETTINGS.items()
+                                                       for label, cfg in _OTHER_SCHEDULES.items() if label != 'loss filter, fine-tune'
+                                                       and f'{label} @ {where}' not in EXPERIMENTS['memory_settings']['runs']})
 # a cheap detector beside cleanlab's (notebook 27): each example's mean loss over a plain 20-epoch run, 2/9 of cleanlab's 4 x 30 epochs on 3/4 of the data
 EXPERIMENTS['detect'] = dict(seeds=3, runs={f'mean loss, 20 epochs @ {where}': dict(rule='vanilla', epochs=20, track_loss=True, **s)
                                             for where, s in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))})
