@@ -7,7 +7,7 @@ __all__ = ['oof_probs', 'cleanlab_run']
 
 # %% ../nbs/26b_cleanlab.ipynb #cd235a1e
 import torch
-from .data import NoisyData, rng, to_float
+from .data import NoisyData, rng
 from .learner import Learner, LeNet5, ProgressBar, default_device, last5, predict
 
 # %% ../nbs/26b_cleanlab.ipynb #de1549e4

@@ -58,7 +58,7 @@ def suspects_main(argv=None): # the command's arguments (default: sys.argv[1:])
     p.add_argument('--subset', help='quick try: N_TRAIN,N_TEST')
     a = p.parse_args(argv)
     if not 0 <= a.noise < 1: raise SystemExit(f"gradsim-suspects: error: --noise must be in [0, 1), got {a.noise}")
-    a.epochs = a.epochs if a.epochs is not None else 30 if a.score == 'gradsim' else 20   # the loss as notebook 27 measured it
+    if a.epochs is None: a.epochs = 30 if a.score == 'gradsim' else 20   # 20 for the loss: what notebook 27 measured
     if a.epochs < 1: raise SystemExit(f"gradsim-suspects: error: --epochs must be at least 1, got {a.epochs}")
     if a.top is not None and a.top < 1: raise SystemExit(f"gradsim-suspects: error: --top must be at least 1, got {a.top}")
     subset = _subset(a.subset, 'gradsim-suspects') if a.subset else None   # the scores and the labels must come from one subset

@@ -67,6 +67,6 @@ def test_suspects_by_loss_ranks_by_the_mean_loss_of_a_plain_run(tmp_path, monkey
     monkeypatch.setattr(runs, 'noisy_cifar10', toy_data)
     suspects_main(['--score', 'loss', '--out', str(tmp_path), '--csv', str(tmp_path / 's.csv')])
     run = json.loads((tmp_path / 'vanilla_symmetric0.4_e20_losstracked_seed0.json').read_text())   # the default epochs for the loss
-    rows = list(csv.DictReader(open(tmp_path / 's.csv')))
+    rows = list(csv.DictReader((tmp_path / 's.csv').read_text().splitlines()))
     loss = torch.tensor(run['example_loss'])
     assert len(rows) == len(loss) and int(rows[0]['index']) == int(loss.argmax()) and float(rows[-1]['suspicion']) == pytest.approx(float(loss.min()), abs=1e-5)
