@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['GRADSIM', 'EXPERIMENTS', 'RESULTS', 'QUICK', 'THESIS', 'SUMMARY_HEAD', 'quick_cfg', 'run_experiment',
-           'load_experiment', 'table', 'print_table', 'ranking_rows', 'paired', 'setting', 'compare', 'verdict',
-           'plot_experiment', 'ranked_grid', 'summary_markdown', 'write_summary']
+           'load_experiment', 'table', 'print_table', 'ranking_rows', 'paired', 'setting', 'judge', 'compare',
+           'verdict', 'plot_experiment', 'ranked_grid', 'summary_markdown', 'write_summary']
 
 # %% ../nbs/07_experiments.ipynb #7f1c1490
 import os, statistics
@@ -174,16 +174,22 @@ def setting(results, # {label: [history per seed]}, with labels 'name @ where'
     return {label.split(' @ ')[0]: hs for label, hs in results.items() if label.endswith(f' @ {where}')}
 
 # %% ../nbs/07_experiments.ipynb #ee576761
+def judge(results, # {label: [history per seed]}
+          a, # the label of the first configuration
+          b): # the label it is compared with
+    "'better', 'worse' or 'no clear difference': is the mean of `a` − `b`, paired by seed, beyond two standard errors of it? ('too few seeds' below 2)"
+    d = paired(results, a, b)
+    if len(d) < 2: return 'too few seeds'
+    mu, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
+    return 'better' if mu > 2 * se else 'worse' if mu < -2 * se else 'no clear difference'
+
 def compare(results, # {label: [history per seed]}
             a, # the label of the first configuration
             b): # the label it is compared with
-    "One line: `a` − `b` paired by seed, and whether the mean difference is beyond two standard errors of it"
+    "One line: `a` − `b` paired by seed, and `judge`'s word on it"
     d = paired(results, a, b)
     if len(d) < 2: return f"{a} − {b}: " + (f"{d[0]:+.2f} points on 1 seed, too few to judge" if d else "no seed in common")
-    mu, sd = statistics.mean(d), statistics.stdev(d)
-    se = sd / len(d) ** 0.5
-    word = 'better' if mu > 2 * se else 'worse' if mu < -2 * se else 'no clear difference'
-    return f"{a} − {b}: {mu:+.2f} ± {sd:.2f} points over {len(d)} seeds -> {word} (two standard errors)"
+    return f"{a} − {b}: {statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} points over {len(d)} seeds -> {judge(results, a, b)} (two standard errors)"
 
 # %% ../nbs/07_experiments.ipynb #f7db6b6d
 def verdict(results): # {label: [history per seed]}
