@@ -120,6 +120,62 @@ def default_jobs():
     "Runs side by side by default: one single-thread process per core on a CPU (more runs/hour than one process with every core; bench/bench_sweep.py), one on a GPU"
     return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
+# %% ../nbs/28_sweep.ipynb #a7d3c0e1
+def _stop(pool, before): # a pool that broke or was interrupted; the child processes alive before it started
+    "Stop `pool`'s workers now rather than wait for runs nobody will keep"
+    import multiprocessing as mp
+    # shutdown() forgets its workers, and a worker spawned while the pool was breaking may never be listed
+    procs = set((getattr(pool, '_processes', None) or {}).values()) | (set(mp.active_children()) - before)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs: p.terminate()
+
+def _outcome(f, cs, out, held, died, tries, todo):
+    "What became of run `cs` once its future `f` is done: (file name, error or None) to report, or None when its worker died and the run went back on `todo`"
+    from concurrent.futures.process import BrokenProcessPool
+    name = run_name(*cs)
+    if not isinstance(f.exception(), BrokenProcessPool):
+        err = _saved(f.result, out / name)
+        release_run(out / name); held.discard(name)   # saved first: a sweep that then claims it finds it finished
+        return name, err
+    died[name] = died.get(name, 0) + 1
+    if died[name] < tries: todo.insert(0, cs); return None
+    release_run(out / name); held.discard(name)
+    return name, f'its worker process died {died[name]} times (killed, out of memory, or a crash in native code)'
+
+def _one_pool(todo, out, jobs, threads, data, cache, held, died, tries):
+    "Train runs taken from `todo` in one pool of `jobs` workers until none is left or a worker dies; yield (file name, error or None)"
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+    from concurrent.futures.process import BrokenProcessPool
+    alone = lambda cs: run_name(*cs) in died   # in flight when a worker died: retried alone, so a second death is its own
+    before = set(mp.active_children())
+    # spawn, not fork: a forked child inherits torch's thread pools mid-flight
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads, os.getpid()))
+    running, finished = {}, False
+    try:
+        while todo or running:
+            # never more than can run at once, so a crash only touches the runs in flight
+            while todo and len(running) < jobs and not (running and (alone(todo[0]) or any(map(alone, running.values())))):
+                c, s = todo.pop(0)
+                name = run_name(c, s)
+                if name not in held:   # a run retried after its worker died keeps its claim
+                    why = claim_run(out / name)
+                    if why: yield name, why; continue
+                    held.add(name)
+                running[pool.submit(train_run, c, s, data, cache, False, None)] = (c, s)
+            if not running: continue   # every run left was claimed by another sweep
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+            if broken: done = wait(running).done   # every run in flight fails with it
+            for f in done:
+                report = _outcome(f, running.pop(f), out, held, died, tries, todo)
+                if report: yield report
+            if broken: return   # a new pool takes what is left
+        finished = True
+    finally:
+        if finished: pool.shutdown(wait=True)   # nothing in flight: the workers exit on their own
+        else: _stop(pool, before)
+
 # %% ../nbs/28_sweep.ipynb #c1d42c21
 def local_runs(todo, # (cfg, seed) runs to train
                out, # folder of run files: each history is saved there as it comes back
@@ -129,54 +185,10 @@ def local_runs(todo, # (cfg, seed) runs to train
                threads=1, # torch threads per worker
                tries=2): # how often a run may be in flight when its worker dies before it is reported failed
     "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back; yield (file name, error or None), the error a `Skipped` for a run another live sweep has claimed"
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
-    from concurrent.futures.process import BrokenProcessPool
     out = writable_folder(out)
     todo, died, held = list(todo), {}, set()   # held: runs this process has claimed and not yet saved or given up
-    alone = lambda cs: run_name(*cs) in died   # in flight when a worker died: retried alone, so a second death is its own
-    try:
-        while todo:   # a worker that dies hard (killed, out of memory) breaks the pool: a new one takes what is left
-            # spawn, not fork: a forked child inherits torch's thread pools mid-flight
-            before = set(mp.active_children())
-            pool, running, finished = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker,
-                                                          initargs=(threads, os.getpid())), {}, False
-            try:
-                while todo or running:
-                    # never more than can run at once, so a crash only touches the runs in flight
-                    while todo and len(running) < jobs and not (running and (alone(todo[0]) or any(map(alone, running.values())))):
-                        c, s = todo.pop(0)
-                        name = run_name(c, s)
-                        if name not in held:   # a run retried after its worker died keeps its claim
-                            why = claim_run(out / name)
-                            if why: yield name, why; continue
-                            held.add(name)
-                        running[pool.submit(train_run, c, s, data, cache, False, None)] = (c, s)
-                    if not running: continue   # every run left was claimed by another sweep
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
-                    if broken: done = wait(running).done   # every run in flight fails with it
-                    for f in done:
-                        c, s = running.pop(f)
-                        name = run_name(c, s)
-                        if not isinstance(f.exception(), BrokenProcessPool):
-                            err = _saved(f.result, out / name)
-                            release_run(out / name); held.discard(name)   # saved first: a sweep that then claims it finds it finished
-                            yield name, err; continue
-                        died[name] = died.get(name, 0) + 1
-                        if died[name] < tries: todo.insert(0, (c, s))
-                        else:
-                            release_run(out / name); held.discard(name)
-                            yield name, f'its worker process died {died[name]} times (killed, out of memory, or a crash in native code)'
-                    if broken: break
-                else: finished = True
-            finally:
-                if finished: pool.shutdown(wait=True)   # nothing in flight: the workers exit on their own
-                else:   # broken or interrupted: stop the workers now rather than wait for runs nobody will keep
-                    # shutdown() forgets its workers, and a worker spawned while the pool was breaking may never be listed
-                    procs = set((getattr(pool, '_processes', None) or {}).values()) | (set(mp.active_children()) - before)
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for p in procs: p.terminate()
+    try:   # a worker that dies hard (killed, out of memory) breaks its pool: a new one takes what is left
+        while todo: yield from _one_pool(todo, out, jobs, threads, data, cache, held, died, tries)
     finally:   # Ctrl-C, SIGTERM, or a caller that stopped reading: the runs in flight are free for the next sweep
         for name in held: release_run(out / name)
 
