@@ -1,16 +1,23 @@
-"""Cost of an epoch of each weighting rule against vanilla's, through `train`, interleaved in one run.
+"""Cost of an epoch of each schedule of notebook 27 against vanilla's, through `train`, interleaved in one run.
 
     python bench/bench_rules.py [--n 6400] [--rounds 5] [--threads 1]
 
-Each round trains one epoch of every rule on the same synthetic data (a 1,000-image test included), in a rotating order;
-we report, per rule, the median over rounds of its time divided by vanilla's time in the same round."""
+The schedules are those of the `memory` experiment, taken from its registry so the labels cannot drift. Each is timed as it
+runs after its warm-up (a warm-up epoch is a vanilla epoch); a filter-then-fine-tune schedule is timed by its first stage
+(its fine-tune is vanilla on the examples kept, so at most a vanilla epoch). Each round trains two epochs of every schedule
+on the same synthetic data (a 1,000-image test included), in a rotating order; we report, per schedule, the median over
+rounds of its time divided by vanilla's time in the same round."""
 import argparse, statistics, time, torch
 from gradsim_nb.data import NoisyData, add_label_noise
-from gradsim_nb.train import train
+from gradsim_nb.experiments import EXPERIMENTS
+from gradsim_nb.train import train, STAGED
 
-RULES = {'vanilla': dict(rule='vanilla'), 'gradsim': dict(rule='gradsim'),
-         'memory (soft)': dict(rule='agreement'), 'memory, mixture drop': dict(rule='agreement', select='mixture'),
-         'small loss, mixture drop': dict(rule='small_loss', select='mixture')}
+
+def train_kwargs(label, cfg):
+    "What `train` is given to time schedule `label` of the `memory` experiment"
+    if cfg['rule'] in STAGED:   # the first stage, as `two_stage` trains it
+        return dict(rule='gradsim', track=True) if cfg['rule'].startswith('agreement') else dict(rule='vanilla', track_loss=True)
+    return {k: v for k, v in cfg.items() if k != 'epochs'} | ({'warmup': 0} if 'warmup' in cfg else {})
 
 
 def main():
@@ -20,23 +27,26 @@ def main():
     p.add_argument('--threads', type=int, default=1, help="torch threads (the sweep's default is 1 per process)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    runs = {(f'{l}, first stage' if c['rule'] in STAGED else l): train_kwargs(l, c) for l, c in EXPERIMENTS['memory']['runs'].items()}
     g = torch.Generator().manual_seed(0)
     true = torch.randint(0, 10, (args.n,), generator=g)
     x = torch.randint(0, 256, (args.n, 3, 32, 32), dtype=torch.uint8, generator=g)
     d = NoisyData(x, add_label_noise(true, 0.4), true, x[:1000], true[:1000])
     # two epochs, so the mixture rules fit their threshold once (at the second epoch's start); the ratio is per two epochs
     run = lambda kw: train(d, epochs=2, progress=False, **kw)
-    for kw in RULES.values(): run(kw)   # warm-up
-    names, ratios = list(RULES), {n: [] for n in RULES}
+    for kw in runs.values(): run(kw)   # warm-up
+    names, ratios = list(runs), {n: [] for n in runs}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         t = {}
         for n in order:
-            t0 = time.perf_counter(); run(RULES[n]); t[n] = time.perf_counter() - t0
+            t0 = time.perf_counter(); run(runs[n]); t[n] = time.perf_counter() - t0
         for n in names: ratios[n].append(t[n] / t['vanilla'])
-    print(f'Two epochs of {args.n:,} images (batch 128, {args.threads} threads), {args.rounds} rounds in rotating order')
-    print(f"{'rule':26} time / vanilla's: median [min, max] over rounds")
-    for n in names: print(f'{n:26} {statistics.median(ratios[n]):.2f}x [{min(ratios[n]):.2f}, {max(ratios[n]):.2f}]')
+    w = max(map(len, names)) + 2
+    print(f'Two epochs of {args.n:,} images (batch 128, {args.threads} threads), {args.rounds} rounds in rotating order; '
+          'each schedule after its warm-up, each filter by its first stage')
+    print(f"{'schedule':{w}}time / vanilla's: median [min, max] over rounds")
+    for n in names: print(f'{n:{w}}{statistics.median(ratios[n]):.2f}x [{min(ratios[n]):.2f}, {max(ratios[n]):.2f}]')
 
 
 if __name__ == '__main__': main()
