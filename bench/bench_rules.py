@@ -10,13 +10,12 @@ rounds of its time divided by vanilla's time in the same round."""
 import argparse, statistics, time, torch
 from gradsim_nb.data import NoisyData, add_label_noise
 from gradsim_nb.experiments import EXPERIMENTS
-from gradsim_nb.train import train, STAGED
+from gradsim_nb.train import train, STAGED, FIRST_STAGE
 
 
 def train_kwargs(label, cfg):
     "What `train` is given to time schedule `label` of the `memory` experiment"
-    if cfg['rule'] in STAGED:   # the first stage, as `two_stage` trains it
-        return dict(rule='gradsim', track=True) if cfg['rule'].startswith('agreement') else dict(rule='vanilla', track_loss=True)
+    if cfg['rule'] in STAGED: return FIRST_STAGE[cfg['rule'].split('_')[0]]   # e.g. 'loss_finetune': the loss filter's first stage
     return {k: v for k, v in cfg.items() if k != 'epochs'} | ({'warmup': 0} if 'warmup' in cfg else {})
 
 
