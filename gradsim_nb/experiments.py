@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 from .runs import get_run, run_name, fmt, summarise, read_run
 from .learner import top5
+from .train import STAGED
 
 # %% ../nbs/07_experiments.ipynb #744f11dd
 GRADSIM = dict(rule='gradsim')
@@ -88,6 +89,16 @@ EXPERIMENTS['variants_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dic
 # a cheap detector beside cleanlab's (notebook 27): each example's mean loss over a plain 20-epoch run, 2/9 of cleanlab's 4 x 30 epochs on 3/4 of the data
 EXPERIMENTS['detect'] = dict(seeds=3, runs={f'mean loss, 20 epochs @ {where}': dict(rule='vanilla', epochs=20, track_loss=True, **s)
                                             for where, s in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))})
+# beyond the thesis: where the network memorises the wrong labels (notebook 29), at 40% symmetric noise. A: LeNet-5 at a steady
+# learning rate for 60 epochs; B: the wider network on the thesis's schedule. A two-stage run's stages each take the setting's epochs.
+_REGIMES = {'memorise_lr': dict(gamma=1.0, epochs=60), 'memorise_wide': dict(model='wide_cnn', epochs=30)}
+_MEMORISE_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': GRADSIM,
+                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5), 'memory': dict(rule='agreement'),
+                  'loss filter, fine-tune': dict(rule='loss_finetune'), 'co-teaching': dict(rule='coteaching'),
+                  'early stopping': dict(rule='early_stop')}
+for _name, _r in _REGIMES.items():
+    EXPERIMENTS[_name] = dict(seeds=5, runs={label: {**_r, **cfg, 'epochs': _r['epochs'] * (2 if cfg['rule'] in STAGED else 1)}
+                                             for label, cfg in _MEMORISE_RUNS.items()})
 
 # %% ../nbs/07_experiments.ipynb #2361a2e1
 def _repo_root():
@@ -99,8 +110,9 @@ RESULTS = _repo_root() / 'results' / 'runs'
 QUICK = dict(epochs=2, subset=(2000, 1000))
 
 def quick_cfg(cfg): # a run's settings, as in `EXPERIMENTS`
-    "A tiny version of `cfg` for tests: 2 epochs (4 for 60-epoch runs) on a subset"
-    return {**cfg, **QUICK, 'epochs': QUICK['epochs'] * (2 if cfg.get('epochs', 30) == 60 else 1)}
+    "A tiny version of `cfg` for tests: 2 epochs (4 for 60-epoch runs, 8 for 120) on a subset, a warm-up of 1"
+    epochs = QUICK['epochs'] * max(1, cfg.get('epochs', 30) // 30)
+    return {**cfg, **QUICK, 'epochs': epochs} | ({'warmup': 1} if cfg.get('warmup') else {})
 
 # %% ../nbs/07_experiments.ipynb #19c8ce14
 def run_experiment(name, # an experiment of `EXPERIMENTS`

@@ -217,14 +217,20 @@ class GradSimStep(Callback):
     def __init__(self, layers='last', # 'last', 'last2', 'all', or a list of modules
                  a=4.0, # annealing scale
                  k=4, # top-k partners (None: all)
-                 within_class=False): # partners must share the example's label
-        self.layers, self.a, self.k, self.within_class = layers, a, k, within_class
+                 within_class=False, # partners must share the example's label
+                 warmup=0): # epochs of plain mean steps first (notebook 27); the hooks go on after them
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
+        self.layers, self.a, self.k, self.within_class, self.warmup = layers, a, k, within_class, warmup
     def step_weights(self, scores): return scores
     def _weigh(self, gram, labels):
         self.scores = gradsim_weights(gram, self.a, self.k, labels if self.within_class else None)
         return self.step_weights(self.scores)
-    def before_fit(self, learn): self.gs = GradSim(learn.model, choose_layers(learn.model, self.layers), self.a, self.k, weight_fn=self._weigh)
+    def before_fit(self, learn): self.chosen = choose_layers(learn.model, self.layers)   # checked before any epoch
+    def before_epoch(self, learn):
+        if learn.epoch == self.warmup + 1: self.gs = GradSim(learn.model, self.chosen, self.a, self.k, weight_fn=self._weigh)
     def backward(self, learn):
+        if learn.epoch <= self.warmup: return learn.losses.mean().backward()   # warm-up: a plain step, no scores
         learn.weights = self.gs.backward(learn.losses, learn.yb)
         learn.scores = self.scores
     def cleanup_fit(self, learn):
@@ -246,12 +252,13 @@ def aggregation(rule, # one of `RULES`
                 a=4.0, # gradient rules: annealing scale
                 k=4, # gradient rules: top-k
                 q=0.2, # rank_drop: fraction dropped
-                drop='bottom'): # rank_drop: 'bottom' or 'top'
+                drop='bottom', # rank_drop: 'bottom' or 'top'
+                warmup=0): # gradient rules: plain epochs first
     "The aggregation callback of a rule named in `RULES`"
     if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
     if rule == 'vanilla': return MeanLoss()
-    if rule in ('gradsim', 'within_class'): return GradSimStep(layers, a, k, within_class=rule == 'within_class')
-    if rule == 'rank_drop': return RankDrop(q, drop, layers=layers, a=a, k=k)
+    if rule in ('gradsim', 'within_class'): return GradSimStep(layers, a, k, within_class=rule == 'within_class', warmup=warmup)
+    if rule == 'rank_drop': return RankDrop(q, drop, layers=layers, a=a, k=k, warmup=warmup)
     return ControlWeights(rule)
 
 # %% ../nbs/05_learner.ipynb #9e979403

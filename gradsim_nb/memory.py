@@ -82,7 +82,8 @@ class AgreementStep(Callback):
         else:
             w = self._step_weights(-learn.losses)
             (w * learn.losses).sum().backward()
-        learn.weights, learn.scores = w, self.mem[learn.idx]
+        # scores on the scale of gradsim's weights (the memory holds m w_i), so that `TrackWeights` reads both alike
+        learn.weights, learn.scores = w, self.mem[learn.idx] / (len(w) if self.signal == 'gradsim' else 1)
 
     def cleanup_fit(self, learn):
         if hasattr(self, 'gs'): self.gs.remove()

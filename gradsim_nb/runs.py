@@ -13,12 +13,13 @@ import torch
 from .data import noisy_cifar10, cifar10n, NOISE_KINDS, CIFAR10N_SETS
 from .learner import save_history, load_history, RULES
 from .relabel import Relabeller
-from .train import train, two_stage, MEMORY_RULES, STAGED
+from .train import train, two_stage, MEMORY_RULES, GRADIENT_RULES, FIELD_RULES, STAGED
+from .memorise import MODELS
 from .losses import LOSSES
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
 DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft',
-                warmup=0, relabel=None, loss='ce', track=False, track_loss=False, subset=None)
+                warmup=0, relabel=None, loss='ce', track=False, track_loss=False, subset=None, gamma=0.85, model='lenet5')
 KINDS = NOISE_KINDS + tuple(f'cifar10n-{s}' for s in CIFAR10N_SETS)
 _READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop'),
           'agreement': ('layers', 'a', 'k', 'decay', 'select', 'warmup'), 'small_loss': ('decay', 'select', 'warmup')}   # notebook 27
@@ -31,7 +32,10 @@ def run_name(cfg, # a run's settings: any keys of `DEFAULTS`; the others take th
     c = {**DEFAULTS, **cfg}
     noise = c['kind'] if c['kind'].startswith('cifar10n-') else f"{c['kind']}{c['noise']:g}"   # a human label set has its own rate
     parts = [c['rule'], noise, f"e{c['epochs']}"]
+    if c['gamma'] != DEFAULTS['gamma']: parts.append(f"gamma{float(c['gamma'])!r}")   # every digit (notebook 29)
+    if c['model'] != DEFAULTS['model']: parts.append(c['model'])
     parts += [f"{key}{c[key] if isinstance(c[key], str) or c[key] is None else format(c[key], 'g')}" for key in _READS.get(c['rule'], ())]
+    if c['warmup'] and c['rule'] not in MEMORY_RULES: parts.append(f"warmup{c['warmup']}")   # the memory rules name it above
     if c['relabel'] is not None: parts.append('relabel{margin:g}-{patience}'.format(**_RELABEL | c['relabel']))
     if c['loss'] != 'ce': parts.append(f"loss{c['loss']}")
     if c['track']: parts.append('tracked')   # same numbers as the untracked run, plus per-example weights
@@ -74,15 +78,18 @@ def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
     if log: log(f"{run_name(cfg, seed)}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
     if c['rule'] in STAGED:   # twostage_finetune, twostage_scratch (thesis); agreement_finetune, loss_finetune (notebook 27)
         keep, mode = c['rule'].split('_')
-        return two_stage(d, mode, c['epochs'] // 2, seed, progress=progress, keep='prediction' if keep == 'twostage' else keep)
+        return two_stage(d, mode, c['epochs'] // 2, seed, progress=progress, keep='prediction' if keep == 'twostage' else keep,
+                         model=c['model'], gamma=c['gamma'])
     if c['rule'] == 'cleanlab':   # the baseline of notebook 26b
+        if c['gamma'] != DEFAULTS['gamma'] or c['model'] != DEFAULTS['model']:
+            raise ValueError("gamma, model: the cleanlab baseline trains LeNet-5 on the thesis's schedule only; leave them at their defaults")
         # imported here, not at the top: it is a later chapter's module, and only this rule needs it, so this module does not
         # depend on one the reader has not met yet (cleanlab_baseline does not import this module: no cycle either way)
         from gradsim_nb.cleanlab_baseline import cleanlab_run
         return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)
     return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
                  decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'],
-                 track_loss=c['track_loss'], progress=progress)
+                 track_loss=c['track_loss'], gamma=c['gamma'], model=c['model'], progress=progress)
 
 # %% ../nbs/06_runs.ipynb #e467c617
 def read_run(path): # a run file in an `out` folder
@@ -140,15 +147,17 @@ def _parser():
     p.add_argument('--epochs', type=int, default=30)
     p.add_argument('--noise', type=float, default=0.4, help='fraction of training labels flipped, in [0, 1)')
     p.add_argument('--kind', default='symmetric', choices=KINDS, help='synthetic noise at rate --noise, or a CIFAR-10N human label set')
-    p.add_argument('--rules', default='vanilla,oracle,gradsim', help=f"comma-separated, from {', '.join(RULES + MEMORY_RULES)}")
+    p.add_argument('--rules', default='vanilla,oracle,gradsim', help=f"comma-separated, from {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
     p.add_argument('--a', type=float, default=4.0, help='annealing scale')
     p.add_argument('--k', type=int, default=4, help='top-k')
     p.add_argument('--decay', type=float, default=0.8, help='agreement, small_loss: share of the old memory a visit keeps (notebook 27)')
     p.add_argument('--select', default='soft', choices=['soft', 'mixture'], help='agreement, small_loss: soft weights, or drop below the mixture threshold')
-    p.add_argument('--warmup', type=int, default=0, help='agreement, small_loss: plain epochs first')
+    p.add_argument('--warmup', type=int, default=0, help='gradient rules (gradsim, within_class, rank_drop, agreement) and small_loss: plain epochs first')
     p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 3,3 (notebook 20)')
     p.add_argument('--loss', default='ce', choices=list(LOSSES), help='per-example loss (notebook 22): cross-entropy or a robust one')
     p.add_argument('--layers', default='last', choices=['last', 'last2', 'all'])
+    p.add_argument('--model', default='lenet5', choices=list(MODELS), help="the network: the thesis's LeNet-5 or a wider CNN (notebook 29)")
+    p.add_argument('--gamma', type=float, default=0.85, help="learning-rate decay per epoch (thesis: 0.85; 1: a steady rate, notebook 29)")
     p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
     p.add_argument('--cache', help='folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)')
     p.add_argument('--out', default='runs/main', help='folder for one JSON history per finished run')
@@ -176,8 +185,9 @@ def main(argv=None): # the command's arguments (default: sys.argv[1:])
     "Entry point of `gradsim-main`"
     args = _parser().parse_args(argv)
     seeds, rules = _ints(args.seeds, '--seeds'), args.rules.split(',')
-    bad = [r for r in rules if r not in RULES + MEMORY_RULES]
-    if bad: raise SystemExit(f"gradsim-main: error: --rules: unknown {', '.join(bad)}; choose from {', '.join(RULES + MEMORY_RULES)}")
+    known = RULES + MEMORY_RULES + FIELD_RULES
+    bad = [r for r in rules if r not in known]
+    if bad: raise SystemExit(f"gradsim-main: error: --rules: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}")
     for name, given in (('--seeds', seeds), ('--rules', rules)):   # a repeat would count one run twice in the table
         dup = [v for v in given if given.count(v) > 1]
         if dup: raise SystemExit(f"gradsim-main: error: {name}: {getattr(args, name[2:])!r} names {dup[0]} twice; give each once")
@@ -188,7 +198,9 @@ def main(argv=None): # the command's arguments (default: sys.argv[1:])
     try: writable_folder(args.out, '--out')
     except ValueError as e: raise SystemExit(f'gradsim-main: error: {e}')
     cfgs = {r: dict(rule=r, noise=args.noise, kind=args.kind, epochs=args.epochs, layers=args.layers, a=args.a, k=args.k, subset=subset,
-                 relabel=relabel, loss=args.loss) | (dict(decay=args.decay, select=args.select, warmup=args.warmup) if r in MEMORY_RULES else {})
+                 relabel=relabel, loss=args.loss, model=args.model, gamma=args.gamma)
+                | (dict(decay=args.decay, select=args.select) if r in MEMORY_RULES else {})
+                | (dict(warmup=args.warmup) if r in GRADIENT_RULES + MEMORY_RULES else {})
             for r in rules}
     res, t0 = {r: [] for r in rules}, time.time()
     try:
@@ -204,8 +216,9 @@ def main(argv=None): # the command's arguments (default: sys.argv[1:])
         sys.exit(130)
     print(f"\nLast-5-epoch mean test accuracy (%), {args.kind} noise{'' if args.kind.startswith('cifar10n-') else f' {args.noise:g}'}, {args.epochs} epochs, seeds {args.seeds}"
           f"{' (subset ' + args.subset + ')' if subset else ''}; {time.time() - t0:.0f} s")
-    same = args.kind == 'symmetric' and args.noise == 0.4 and args.epochs == 30   # the thesis's Table 1 setting
-    print(f"{'rule':14} {'ours':>24}   {'thesis, Table 1 (40% noise)' if same else '':>28}")
+    # the thesis's number only beside a run in the thesis's own setting: same name as the plain run of that rule
+    thesis = {r: THESIS_TABLE1[r] for r in rules if r in THESIS_TABLE1 and run_name(cfgs[r], 0) == run_name(dict(rule=r), 0)}
+    print(f"{'rule':14} {'ours':>24}   {'thesis, Table 1 (40% noise)' if thesis else '':>28}")
     for r in rules:
-        th = THESIS_TABLE1.get(r) if same else None
+        th = thesis.get(r)
         print(f"{r:14} {fmt(res[r]):>24}   {f'{th[0]:.2f} ± {th[1]:.2f} ({th[2]:.2f})' if th else '':>28}")
