@@ -33,7 +33,7 @@ def test_get_run_saves_and_resumes(tmp_path, monkeypatch):
     assert runs.get_run(cfg, 0, tmp_path, progress=False) == h
 
 
-@pytest.mark.parametrize('argv, msg', [(['--noise', '1.5'], '--noise must be in [0, 1)'), (['--rules', 'vanilla,mean'], '--rules: unknown mean'),
+@pytest.mark.parametrize('argv, msg', [(['--noise', '1.5'], '--noise must be in [0, 1)'), (['--rules', 'vanilla,mean'], "--rules: unknown 'mean'"),
                                        (['--seeds', '0,x'], '--seeds: expected comma-separated integers')])
 def test_main_bad_arguments(argv, msg):
     with pytest.raises(SystemExit) as e: runs.main(argv)
@@ -54,9 +54,9 @@ def test_sweep_bad_arguments(tmp_path):
 
 def test_every_experiment_names_valid_rules():
     from gradsim_nb.learner import RULES
-    from gradsim_nb.train import MEMORY_RULES, STAGED
+    from gradsim_nb.train import MEMORY_RULES, FIELD_RULES, STAGED
     for exp in EXPERIMENTS.values():
-        for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + MEMORY_RULES + STAGED + ('cleanlab',), cfg['rule']
+        for cfg in exp['runs'].values(): assert cfg['rule'] in RULES + MEMORY_RULES + FIELD_RULES + STAGED + ('cleanlab',), cfg['rule']
     names = {runs.run_name(c, 0) for c in (dict(rule='agreement'), dict(rule='agreement', decay=0.5), dict(rule='agreement', select='mixture'),
                                            dict(rule='agreement', warmup=5), dict(rule='small_loss', select='mixture'))}
     assert len(names) == 5   # each memory setting names its own file
