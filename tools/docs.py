@@ -57,8 +57,8 @@ def read_nb(path, tries=5):
     "A notebook as JSON; retried, since a notebook may be being rewritten while the site is built"
     for i in range(tries):
         try: return json.loads(Path(path).read_text(encoding='utf-8'))
-        except json.JSONDecodeError:
-            if i == tries - 1: raise
+        except json.JSONDecodeError as e:
+            if i == tries - 1: raise SystemExit(f'{path}: not a notebook (invalid JSON: {e}); fix or remove it') from None
             time.sleep(1)
 
 
@@ -423,6 +423,43 @@ def process(nb, here, lib, links, log):
     return nb
 
 
+# ---- folders this tool may empty ----------------------------------------------------------------------------------
+
+MARK = '.gradsim-site'   # written into every folder this tool fills; only such a folder (or an empty one) is ever emptied
+
+
+def protected():
+    "Folders never to be emptied or written into as a whole: the checkout, the notebooks, the data"
+    data = [os.environ.get('GRADSIM_DATA'), str(ROOT.parent / 'shared')]
+    return [ROOT, ROOT / settings().get('nbs_path', 'nbs'), ROOT / 'gradsim_nb', ROOT / 'results'] + \
+           [Path(d).expanduser().resolve() for d in data if d]
+
+
+def check_dir(d, arg):
+    "`d`, resolved, once it is sure to be a folder this tool may empty; else stop with one line saying why not"
+    d = Path(d).resolve()
+    for p in protected():
+        p = p.resolve()
+        inside = p in d.parents and p != ROOT   # the checkout may hold the site (_site); the notebooks, library and data may not
+        if d == p or d in p.parents or inside:
+            raise SystemExit(f"{arg}: {d} {'is inside' if inside else 'is or holds'} {p}, which this tool never writes into; "
+                             'choose a folder of its own, e.g. _site')
+    if d.exists() and not d.is_dir(): raise SystemExit(f'{arg}: {d} is a file; choose a folder')
+    ours = d in (SITE, BUILD, ROOT / '_site_screens')   # the default build folders (git ignores them) are this tool's
+    if d.exists() and any(d.iterdir()) and not (d / MARK).exists() and not ours:
+        raise SystemExit(f'{arg}: {d} already holds files this tool did not write; choose an empty or new folder, or empty it yourself')
+    return d
+
+
+def claim_dir(d, arg):
+    "Make `d` an empty folder of this tool's, marked as such, after `check_dir`"
+    d = check_dir(d, arg)
+    if d.exists(): shutil.rmtree(d)
+    d.mkdir(parents=True)
+    (d / MARK).write_text('written by tools/docs.py: emptied and rebuilt on every build\n')
+    return d
+
+
 # ---- the whole site ------------------------------------------------------------------------------------------------
 
 def vendor(dest):
@@ -432,7 +469,7 @@ def vendor(dest):
     if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
         print('npm ci (docs/package-lock.json): MathJax and the ipywidgets embedder', flush=True)
         subprocess.run(['npm', 'ci', '--ignore-scripts', '--no-audit', '--no-fund'], cwd=DOCS, check=True)
-    if dest.exists(): shutil.rmtree(dest)
+    claim_dir(dest, 'vendor')
     mj = nm / 'mathjax' / 'es5'
     # tex-chtml.js and the components it loads on demand (fonts, TeX extensions, menu, accessibility, speech)
     (dest / 'mathjax').mkdir(parents=True)
@@ -449,8 +486,7 @@ def vendor(dest):
 def prepare(nbs, srcdir, log):
     "Processed copies of the notebooks (and the other files beside them) in `srcdir`; returns the page list"
     cfg = settings()
-    if srcdir.exists(): shutil.rmtree(srcdir)
-    srcdir.mkdir(parents=True)
+    claim_dir(srcdir, 'src')
     nbl = notebooks(nbs)
     pages = {p.stem: page_path(p, nbs) for p in nbl}
     seen = {}
@@ -486,6 +522,8 @@ def prepare(nbs, srcdir, log):
 def build(out=SITE, nbs=None, quiet=False, work=BUILD):
     "Build the site from the notebooks in `nbs` into `out` (`work`: processed copies, doctrees, warnings); returns (number of Sphinx warnings, warnings file)"
     cwd = os.getcwd()
+    # relative paths are the caller's, from the current folder: resolved before moving to the checkout
+    out, work, nbs = Path(out).resolve(), Path(work).resolve(), nbs and Path(nbs).resolve()
     os.chdir(ROOT)              # nbdev's config (settings.ini) is found from here
     try: return _build(out, nbs, quiet, work)
     finally: os.chdir(cwd)
@@ -494,23 +532,27 @@ def build(out=SITE, nbs=None, quiet=False, work=BUILD):
 def _build(out, nbs, quiet, work):
     nbs = Path(nbs or ROOT / settings().get('nbs_path', 'nbs')).resolve()
     out = Path(out).resolve()
-    work = Path(work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = check_dir(work, 'work'); check_dir(out, '--out')
+    for d, arg in ((out, '--out'), (work, 'work')):
+        if d == nbs or nbs in d.parents or d in nbs.parents:
+            raise SystemExit(f'{arg}: {d} and the notebooks in {nbs} must not hold each other; choose a folder of its own')
+    if work == out or out in work.parents or work in out.parents:
+        raise SystemExit(f'--out: {out} and the work folder {work} must not hold each other; choose another --out')
+    for d, arg in ((work, 'work'), (out, '--out')): claim_dir(d, arg)   # checked before anything is built
     log = []
     vendor(work / 'vendor')
     pages = prepare(nbs, work / 'src', log)
     for l in log: print('note:', l)
     warnings = work / 'warnings.txt'
     html = work / 'html'        # myst-nb writes output images beside the output folder: keep them in _sitebuild/
-    for d in (html, out):
-        if d.exists(): shutil.rmtree(d)
+    if html.exists(): shutil.rmtree(html)   # inside `work`, which this tool owns
     cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(DOCS), '-d', str(work / 'doctrees'),
            '-w', str(warnings), '-j', '1', '-E', '--keep-going'] + (['-q'] if quiet else []) + [str(work / 'src'), str(html)]
     env = dict(os.environ, GRADSIM_SITE_VENDOR=str(work / 'vendor'))
     r = subprocess.run(cmd, env=env)
     if r.returncode: raise SystemExit(f'sphinx-build failed (exit {r.returncode})')
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(html), str(out))
+    claim_dir(out, '--out')     # checked again: nothing of yours appeared there during the build
+    for p in html.iterdir(): shutil.move(str(p), str(out / p.name))
     (out / '.nojekyll').touch()
     text = warnings.read_text() if warnings.exists() else ''
     n = len(re.findall(r'\bWARNING\b|\bERROR\b|\bCRITICAL\b', text))

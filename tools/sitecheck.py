@@ -190,9 +190,9 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
     rep = Report()
     rep.expected = exp
     if screens:
-        screens = Path(screens)
-        if screens.exists(): shutil.rmtree(screens)
-        screens.mkdir(parents=True)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from docs import claim_dir   # empties only a folder of its own, never one of yours
+        screens = claim_dir(screens, '--screens')
     with Server(site) as srv, sync_playwright() as pw:
         base = srv.url
         browser = launch(pw)
