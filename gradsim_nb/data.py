@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLASSES', 'NOISE_KINDS', 'CIFAR10N_SETS', 'MEAN', 'STD', 'cache_dir', 'decode_image_folder', 'load_torchvision',
-           'load_cifar10', 'rng', 'add_label_noise', 'NoisyData', 'noisy_cifar10', 'class_major_positions', 'cifar10n',
-           'to_float', 'batch_indices']
+           'data_order', 'load_cifar10', 'rng', 'add_label_noise', 'NoisyData', 'noisy_cifar10',
+           'class_major_positions', 'cifar10n', 'to_float', 'batch_indices']
 
 # %% ../nbs/04_data.ipynb #3e378fa2
 import os, io, tarfile, warnings, hashlib, tempfile, zlib
@@ -129,14 +129,24 @@ def _valid(d):
     return (isinstance(d, dict) and {'train', 'test', 'order'} <= d.keys() and d['train'][0].shape == (50000, 3, 32, 32)
             and d['test'][0].shape == (10000, 3, 32, 32) and d['train'][0].dtype == torch.uint8)
 
+def _checksum(d):
+    "CRC-32 of the image and label tensors: one flipped bit in the cache changes it (about 0.05 s for CIFAR-10)"
+    c = 0
+    for part in ('train', 'test'):
+        for t in d[part]: c = zlib.crc32(memoryview(t.contiguous().numpy()).cast('B'), c)   # no copy of the bytes
+    return c
+
 def _read_cache(f, key, data):
-    "The cached tensors, or None (with a warning) when the file is unreadable, not CIFAR-10, or made from another source than `key`"
+    "The cached tensors, or None (with a warning) when the file is unreadable, not CIFAR-10, changed since written, or made from another source than `key`"
     try: d = torch.load(f, weights_only=True)
     except Exception as e: d = e
     if not _valid(d): warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
     elif d.get('source') != key:
         was = f"{d.get('made_from', 'another source')} ({d['source'][:30]}...)" if 'source' in d else 'an unrecorded source (an older version)'
         warnings.warn(f"cache: {f} was made from {was}, not from {data} ({key[:30]}...); rebuilding it")
+    elif d.get('checksum') != _checksum(d):
+        why = 'has no checksum (an older version)' if 'checksum' not in d else 'does not match its checksum (changed on disk)'
+        warnings.warn(f"cache: {f} {why}; rebuilding it")
     else: return d
     return None
 
@@ -154,15 +164,26 @@ def _check_cache(cdir, f):
 # %% ../nbs/04_data.ipynb #e7b512c6
 _LOADED = {}   # (cache file, source fingerprint) -> tensors already read in this process: read once, not once per run
 
+def data_order(data=None): # a .tar.gz or folder, as for `load_cifar10`; default: $GRADSIM_DATA, else the torchvision download
+    "How `data` orders CIFAR-10's training images, 'class-major' (ImageFolder) or 'original' (torchvision), without loading it; a one-line error if it is missing or not CIFAR-10"
+    named = 'data' if data else 'GRADSIM_DATA'
+    data = data or os.environ.get('GRADSIM_DATA')
+    if not data: return 'original'   # torchvision's download
+    if not Path(data).expanduser().exists():
+        raise FileNotFoundError(f"{named}: {data} does not exist; point --data or GRADSIM_DATA at a CIFAR-10 copy (.tar.gz or folder)")
+    src = _source(data)
+    if src is None:
+        raise ValueError(f"{named}: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
+                         "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
+    return 'class-major' if src[0] == 'imagefolder' else 'original'
+
 def load_cifar10(data=None, # a .tar.gz or folder (ImageFolder layout, or torchvision's cifar-10-batches-py); default: $GRADSIM_DATA, else download
                  cache=None): # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
     "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; decoded once, then read from the cache"
+    data_order(data)   # a one-line error for a path that is missing or not CIFAR-10
     data = data or os.environ.get('GRADSIM_DATA')
     cdir = cache_dir(cache)
     src = _source(data) if data else None
-    if data and src is None:
-        raise ValueError(f"data: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
-                         "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
     f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"   # one cache per kind of source: the two orders differ
     key = _fingerprint(src)                                        # ... and it serves only the source it was made from
     if (f, key) in _LOADED: return _LOADED[f, key]
@@ -183,6 +204,7 @@ def load_cifar10(data=None, # a .tar.gz or folder (ImageFolder layout, or torchv
                 "GRADSIM_DATA=/path/to/cifar10-jpeg.tar.gz (ImageFolder layout) or a folder with cifar-10-batches-py") from None
     if not _valid(d): raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10; point --data/GRADSIM_DATA at CIFAR-10")
     d['source'], d['made_from'] = key, str(data or 'the torchvision download')
+    d['checksum'] = _checksum(d)
     tmp = f.with_suffix(f'.{os.getpid()}.tmp')
     try: torch.save(d, tmp); tmp.replace(f)   # atomic, and per process: an interrupted or concurrent write never leaves a half cache
     finally: tmp.unlink(missing_ok=True)       # nor a temporary file, whatever went wrong

@@ -298,7 +298,11 @@ def write_summary(path, # the markdown file to write
         if head != SUMMARY_HEAD.encode():
             raise ValueError(f"summary: {str(path)!r} exists and was not written by gradsim-sweep; move it away, or write elsewhere (gradsim-sweep --summary-to PATH)")
     where = 'results/runs/' if Path(out).resolve() == RESULTS.resolve() else str(out)
-    text = f"{SUMMARY_HEAD} from the runs in `{where}`; thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + summary_markdown(out)
+    table = summary_markdown(out)
+    if table.count('\n') <= 2:   # the header alone: say why instead of writing an empty table
+        raise ValueError(f"summary: {str(out)!r} holds no finished run of any experiment in its full configuration (quick runs, "
+                         "named ..._n2000-1000_..., are not summarised); run gradsim-sweep without --quick first")
+    text = f"{SUMMARY_HEAD} from the runs in `{where}`; thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + table
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     tmp.write_text(text); tmp.replace(path)   # all or nothing: a summary is never half-written

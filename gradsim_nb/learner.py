@@ -12,7 +12,7 @@ __all__ = ['EVENTS', 'LAYERS', 'RULES', 'RANKING', 'LeNet5', 'accuracy', 'predic
 import math, time
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import check_layers
-from .weights import gradsim_weights, rank_drop_weights, oracle_weights, rectified_gaussian_weights, uniform_random_weights
+from .weights import _check_ak, gradsim_weights, rank_drop_weights, oracle_weights, rectified_gaussian_weights, uniform_random_weights
 from .gradsim import GradSim
 from .data import NoisyData, to_float, batch_indices, rng
 
@@ -221,6 +221,7 @@ class GradSimStep(Callback):
                  warmup=0): # epochs of plain mean steps first (notebook 27); the hooks go on after them
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
+        _check_ak(a, k)   # now, not at the first step
         self.layers, self.a, self.k, self.within_class, self.warmup = layers, a, k, within_class, warmup
     def step_weights(self, scores): return scores
     def _weigh(self, gram, labels):
@@ -242,6 +243,7 @@ class RankDrop(GradSimStep):
                  drop='bottom', # 'bottom' (the lowest-ranked) or 'top'
                  **kwargs): # `GradSimStep`'s layers, a, k
         super().__init__(**kwargs); self.q, self.drop = q, drop
+        rank_drop_weights(torch.ones(2), q, drop)   # its checks of q and drop, before any training
     def step_weights(self, scores): return rank_drop_weights(scores, self.q, self.drop)
 
 # %% ../nbs/05_learner.ipynb #05a47e0a

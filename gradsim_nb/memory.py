@@ -6,7 +6,7 @@
 __all__ = ['ema_update', 'mixture_threshold', 'AgreementStep', 'TrackLoss', 'keep_by_mixture']
 
 # %% ../nbs/27_memory.ipynb #bbfa06eb
-import math, torch
+import math, numbers, torch
 from .learner import Callback, choose_layers
 from .weights import gradsim_weights, _check_ak
 from .gradsim import GradSim
@@ -52,8 +52,11 @@ class AgreementStep(Callback):
                  k=4): # gradsim signal: top-k
         if signal not in ('gradsim', 'loss'): raise ValueError(f"signal: expected 'gradsim' or 'loss', got {signal!r}")
         if select not in ('soft', 'mixture'): raise ValueError(f"select: expected 'soft' or 'mixture', got {select!r}")
-        if select == 'soft' and signal == 'loss': raise ValueError("select: 'soft' weights need positive scores; with signal='loss' use select='mixture'")
-        if not 0 <= decay < 1: raise ValueError(f"decay: expected a number in [0, 1), got {decay!r}")
+        if select == 'soft' and signal == 'loss':
+            raise ValueError("select: 'soft' weights need positive scores, which a loss does not give; for rule 'small_loss' use "
+                             "select='mixture' (gradsim-main --select mixture)")
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
+            raise ValueError(f"decay: expected a number in [0, 1), got {decay!r}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
         _check_ak(a, k)
         self.signal, self.decay, self.select, self.warmup, self.layers, self.a, self.k = signal, decay, select, warmup, layers, a, k

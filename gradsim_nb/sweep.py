@@ -7,10 +7,11 @@ __all__ = ['pending', 'shard_of', 'Skipped', 'claimed_by', 'claim_run', 'release
            'sweep']
 
 # %% ../nbs/28_sweep.ipynb #3f7d1e9b
-import argparse, json, os, signal, socket, sys, threading, time
+import argparse, json, os, socket, sys, time
 from pathlib import Path
 import torch
-from .runs import get_run, train_run, run_name, read_run, writable_folder
+from .runs import get_run, train_run, run_name, read_run, writable_folder, check_run, run_path, _Terminated, _sigterm_as_interrupt
+from .data import data_order
 from .learner import save_history
 from .experiments import EXPERIMENTS, RESULTS, quick_cfg, write_summary
 
@@ -264,42 +265,34 @@ def _summary(args, out):
     except OSError as e: raise SystemExit(f'gradsim-sweep: error: cannot write the summary to {str(f)!r} ({e.strerror or e}); choose another file with --summary-to PATH')
 
 # %% ../nbs/28_sweep.ipynb #19ffeaba
-class _Terminated(KeyboardInterrupt):
-    "SIGTERM, raised where the sweep is so that it stops as after Ctrl-C: workers stopped, claims released"
-
-def _on_sigterm(signum, frame): raise _Terminated()
-
 def _train_all(todo, out, args, jobs):
     "Train the runs of `todo` into `out`: on Ray, in `jobs` worker processes, or in this process; the names of the runs that failed and that were skipped"
     from tqdm.auto import tqdm
     jobs = min(jobs, len(todo)) or 1
     bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else f' in {jobs} processes' if jobs > 1 else ''))
     failed, skipped, remote = [], [], []
-    # SIGTERM (kill, a batch system's time limit) stops the sweep as Ctrl-C does; signal handlers can only be set in the main thread
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
-        remote = ray_runs(todo, out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
-                 local_runs(todo, out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
-        for name, err in remote:
-            bar.update(); bar.set_postfix_str(name)
-            if isinstance(err, Skipped): skipped.append(name); bar.write(f'{name}: left alone, {err}')
-            elif err: failed.append(name); bar.write(f'{name} failed: {err}')
-        for cfg, s in ([] if remote else todo):
-            name = run_name(cfg, s)
-            bar.set_postfix_str(name)
-            why = claim_run(out / name)
-            if why: skipped.append(name); bar.write(f'{name}: left alone, {why}')
-            else:
-                try: get_run(cfg, s, out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
-                except Exception as e: failed.append(name); bar.write(f'{name} failed: {type(e).__name__}: {e}')
-                finally: release_run(out / name)
-            bar.update()
+        with _sigterm_as_interrupt():   # SIGTERM (kill, a batch system's time limit) stops the sweep as Ctrl-C does
+            remote = ray_runs(todo, out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
+                     local_runs(todo, out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
+            for name, err in remote:
+                bar.update(); bar.set_postfix_str(name)
+                if isinstance(err, Skipped): skipped.append(name); bar.write(f'{name}: left alone, {err}')
+                elif err: failed.append(name); bar.write(f'{name} failed: {err}')
+            for cfg, s in ([] if remote else todo):
+                name = run_name(cfg, s)
+                bar.set_postfix_str(name)
+                why = claim_run(out / name)
+                if why: skipped.append(name); bar.write(f'{name}: left alone, {why}')
+                else:
+                    try: get_run(cfg, s, out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
+                    except Exception as e: failed.append(name); bar.write(f'{name} failed: {type(e).__name__}: {e}')
+                    finally: release_run(out / name)
+                bar.update()
     except KeyboardInterrupt as e:
         print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
         sys.exit(143 if isinstance(e, _Terminated) else 130)
     finally:
-        if main_thread: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
         bar.close()
         if remote: remote.close()   # a generator left half-way: stop its workers now, not when it is collected
     return failed, skipped
@@ -311,6 +304,8 @@ def sweep(argv=None): # the command's arguments (default: sys.argv[1:])
     i, n = _check(args)
     jobs = 1 if args.ray else args.jobs or default_jobs()
     if args.threads: torch.set_num_threads(args.threads)
+    if 'all' in args.names and args.names != ['all']:
+        raise SystemExit(f"gradsim-sweep: error: 'all' already names every experiment; give it alone, or name experiments without it")
     names = list(EXPERIMENTS) if args.names == ['all'] else args.names
     bad = [n for n in names if n not in EXPERIMENTS]
     if bad: raise SystemExit(f"gradsim-sweep: error: unknown experiment {', '.join(bad)}; choose from all, {', '.join(EXPERIMENTS)}")
@@ -329,8 +324,11 @@ def sweep(argv=None): # the command's arguments (default: sys.argv[1:])
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so that the flush at exit does not fail again
         sys.exit(1)
     if args.list: return
-    try: writable_folder(out, '--out')   # now, not after the first run has trained
-    except ValueError as e: raise SystemExit(f'gradsim-sweep: error: {e}')
+    try:   # now, not after the first run has trained: the folder, the data, and every run's settings
+        writable_folder(out, '--out')
+        data_order(args.data)
+        for cfg, s in todo: check_run(cfg); run_path(cfg, s, out)
+    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'gradsim-sweep: error: {e}')
     failed, skipped = _train_all(todo, out, args, jobs)
     if skipped: print(f"{len(skipped)} of {len(todo)} runs were left to another sweep that is training them (named above); "
                       "run the same command again once it ends: it trains any that are still missing")

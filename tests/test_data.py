@@ -236,3 +236,20 @@ def test_no_temporary_file_is_left_when_saving_fails(tmp_path, small, monkeypatc
     monkeypatch.setattr(D.torch, 'save', full_disk)
     with pytest.raises(OSError, match='No space'): D.load_cifar10(src, cache=tmp_path / 'cache')
     assert list((tmp_path / 'cache').iterdir()) == []
+
+
+def test_a_changed_bit_in_the_cache_is_caught_and_rebuilt(tmp_path, small):
+    src = tarball(tmp_path)
+    good = D.load_cifar10(src, cache=tmp_path)['train'][0].clone()
+    D._LOADED.clear()
+    f = tmp_path / 'cifar10-imagefolder.pt'
+    d = torch.load(f, weights_only=True)
+    d['train'][0][0, 0, 0, 0] ^= 1                   # one bit, the checksum left as it was
+    torch.save(d, f)
+    with pytest.warns(UserWarning, match='does not match its checksum'): again = D.load_cifar10(src, cache=tmp_path)
+    assert torch.equal(again['train'][0], good)
+
+
+def test_a_missing_data_path_says_it_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'data: .*nope.tar.gz does not exist; point --data or GRADSIM_DATA'):
+        D.load_cifar10(tmp_path / 'nope.tar.gz', cache=tmp_path)

@@ -206,6 +206,7 @@ def test_summary_goes_inside_out_and_never_over_a_file_it_did_not_write(tmp_path
     monkeypatch.setattr(E, 'RESULTS', tmp_path / 'results' / 'runs')              # the default --out, results/runs: results/SUMMARY.md
     monkeypatch.setattr(S, 'RESULTS', E.RESULTS)                                   # the sweep's own name for it
     E.RESULTS.mkdir(parents=True)
+    S.save_history(fake_run({}, 0), E.RESULTS / runs.run_name(dict(rule='vanilla'), 0))
     sweep(['--summary'])
     assert (tmp_path / 'results' / 'SUMMARY.md').read_text().startswith(E.SUMMARY_HEAD + ' from the runs in `results/runs/`')
 

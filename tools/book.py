@@ -13,6 +13,7 @@ import argparse, os, re, subprocess, sys, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / 'nbs'
@@ -30,19 +31,25 @@ def notebooks(names):
 
 
 def execute(path, timeout):
-    "Run one notebook in place; on failure leave the file untouched and return the error's last line"
-    nb = nbformat.read(path, as_version=4)
+    "Run one notebook in place; on failure leave the file untouched and return one line saying why"
+    try: nb = nbformat.read(path, as_version=4)
+    except Exception as e:   # not JSON, or not a notebook: say so, and go on with the others
+        return f"not a readable notebook ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); fix or restore it (git checkout)"
     # 'immediate': kill the kernel when done instead of asking it to stop, a request a kernel with live widgets can leave unanswered
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}},
                             store_widget_state=True, shutdown_kernel='immediate')
+    i = 0
     try:
         with client.setup_kernel():
             for i, cell in enumerate(nb.cells): client.execute_cell(cell, i)
             client.set_widgets_metadata()
+    except CellTimeoutError:   # its message is the cell's source between rules of dashes: name the cell instead
+        return f"cell {i} (id {nb.cells[i].get('id')}) ran past --timeout {timeout} s"
     except Exception as e:   # the failing line and the error, without the colour codes of the kernel's traceback
-        lines = [re.sub(r'\x1b\[[0-9;]*m', '', l) for l in str(e).strip().splitlines()] or [type(e).__name__]
+        lines = [re.sub(r'\x1b\[[0-9;]*m', '', l) for l in str(e).strip().splitlines()]
+        lines = [l for l in lines if l.strip(' -')] or [type(e).__name__]   # not the rules of dashes around the cell
         where = [l.strip() for l in lines if l.lstrip().startswith('---->')]
-        return f"{lines[-1]}{' at ' + where[-1] if where else ''}"
+        return f"cell {i}: {lines[-1]}{' at ' + where[-1] if where else ''}"
     nbformat.write(nb, path)
 
 

@@ -24,7 +24,10 @@ echo "== notebooks (nbdev_test)"
 n_nb=$(ls nbs/*.ipynb 2>/dev/null | wc -l)
 log=$(mktemp)
 nbdev_test --do_print --timing 2>&1 | tee "$log"
-done_nb=$(grep -c '^- Completed' "$log" || true)
+# nbdev prints "- Completed" for a failed notebook too; the failed ones are listed, tab-indented, after its summary line
+ran_nb=$(grep -c '^- Completed' "$log" || true)
+bad_nb=$(sed -n '/^nbdev Tests Failed/,$p' "$log" | grep -c $'^\t' || true)
+done_nb=$((ran_nb - bad_nb))
 if [ "$n_nb" -eq 0 ] || [ "$done_nb" -ne "$n_nb" ] || ! grep -q '^Success' "$log"; then
   echo "nbdev_test: $done_nb of $n_nb notebooks passed"; failed+=("notebooks")
 fi
