@@ -248,6 +248,7 @@ class NoisyData:
     x_test: torch.Tensor # test images, uint8
     y_test: torch.Tensor # their (clean) labels
     order: str = '' # how the training images are sorted: 'class-major', 'original', or '' when unknown
+    index: torch.Tensor = None # each training example's position in the full training set it was drawn from; None: it is that set
 
     @property
     def noise(self): return (self.y != self.true).sum().item() / len(self.y)
@@ -258,7 +259,8 @@ class NoisyData:
         "A random subset (for quick runs): n_train training and n_test test examples"
         g = rng('subset', seed)
         i, j = torch.randperm(len(self.y), generator=g)[:n_train], torch.randperm(len(self.y_test), generator=g)[:n_test]
-        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], f'{self.order}, subset')   # no longer that order
+        index = i if self.index is None else self.index[i]   # where each kept example sits in the full set
+        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], f'{self.order}, subset', index)
 
 # %% ../nbs/04_data.ipynb #94c4a7a2
 def noisy_cifar10(rate=0.4, # the fraction of training labels changed

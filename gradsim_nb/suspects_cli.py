@@ -45,7 +45,8 @@ def write_suspects(path, # the CSV file to write (its folder is made)
                    labels, # the training labels the run saw
                    top=None, # write only the `top` most suspect examples (default: all)
                    classes=CLASSES, # class names, for the label column
-                   names=None): # each example's image, as `image_names` gives, for an 'image' column
+                   names=None, # each example's image, as `image_names` gives, for an 'image' column
+                   index=None): # each example's position in the full training set (a subset's `NoisyData.index`); default: its position in `scores`
     "CSV of the examples ranked by suspicion `scores`, most suspect first: rank, index, label, suspicion, and each one's image `names` if given"
     path = Path(path)
     _check_own_csv(path)
@@ -54,7 +55,7 @@ def write_suspects(path, # the CSV file to write (its folder is made)
     w = csv.writer(buf)
     w.writerow(list(HEADER) + (['image'] if names else []))
     for r, i in enumerate(order.tolist(), 1):
-        w.writerow([r, i, classes[int(labels[i])], f'{float(scores[i]):.5f}'] + ([names[i]] if names else []))
+        w.writerow([r, i if index is None else int(index[i]), classes[int(labels[i])], f'{float(scores[i]):.5f}'] + ([names[i]] if names else []))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     tmp.write_text(buf.getvalue(), newline=''); tmp.replace(path)   # all or nothing: never half a file
@@ -92,7 +93,7 @@ def suspects_main(argv=None): # the command's arguments (default: sys.argv[1:])
         print(f'\ninterrupted: nothing written to {a.csv}; a finished run is kept in {a.out}, so the same command resumes', file=sys.stderr)
         raise SystemExit(130)
     s = suspicion(h)
-    print(f"wrote {write_suspects(a.csv, s, d.y, a.top, names=image_names(d))}: {min(a.top or len(s), len(s)):,} examples, most suspect first")
+    print(f"wrote {write_suspects(a.csv, s, d.y, a.top, names=image_names(d), index=d.index)}: {min(a.top or len(s), len(s)):,} examples, most suspect first")
     flipped = d.y != d.true
     if flipped.any():
         k = min(1000, len(s) // 10)   # a list as long as the data would only show the noise rate

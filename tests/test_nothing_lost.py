@@ -163,3 +163,12 @@ def test_book_runner_says_why_a_notebook_failed(tmp_path):
     assert book.execute(slow, 3) == f"cell 1 (id {nb.cells[1].id}) ran past --timeout 3 s"
     nb.cells[1].source = 'raise ValueError("boom")'; nbformat.write(nb, slow)
     assert book.execute(slow, 30).startswith('cell 1: ValueError: boom')
+
+
+def test_suspects_csv_indexes_a_subset_by_its_place_in_cifar10(tmp_path):
+    d = toy(200)
+    s = d.subset(20, 10, seed=3)
+    assert torch.equal(d.x[s.index], s.x) and torch.equal(s.subset(5).x, d.x[s.subset(5).index])   # a subset of a subset too
+    f = write_suspects(tmp_path / 's.csv', torch.arange(20.), s.y, index=s.index)
+    rows = list(csv.reader(open(f)))[1:]
+    assert [int(r[1]) for r in rows] == s.index.flip(0).tolist()   # most suspect first: the highest score, position 19
