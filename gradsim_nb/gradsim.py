@@ -6,6 +6,7 @@
 __all__ = ['weighted_grads', 'GradSim']
 
 # %% ../nbs/03_gradsim.ipynb #a8d5c158
+import warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import Taps, check_layers, gram_from_factors, trainable, _conv_input
 from .weights import gradsim_weights, _check_ak
@@ -33,10 +34,22 @@ def _add_grad(p, g):
 # %% ../nbs/03_gradsim.ipynb #f75cd289
 from fastcore.basics import patch
 
+def _reaches_elsewhere(losses, outputs, params):
+    "Whether the graph of `losses` reaches one of `params` other than through `outputs`: a penalty on the weights, a second use"
+    stop, targets = {z.grad_fn for z in outputs}, {id(p) for p in params}
+    seen, todo = set(), [losses.grad_fn]
+    while todo:
+        f = todo.pop()
+        if f is None or f in seen or f in stop: continue
+        seen.add(f)
+        if id(getattr(f, 'variable', None)) in targets: return True   # an AccumulateGrad node: a parameter, reached directly
+        todo.extend(g for g, _ in f.next_functions)
+    return False
+
 class GradSim:
-    "Gradient-similarity reweighting for any model: hooks on `layers` (default every Linear and Conv2d); `remove()` detaches them"
+    "Gradient-similarity reweighting for any model: hooks on `layers` (default the last trained Linear or Conv2d); `remove()` detaches them"
     def __init__(self, model, # the network to train; forward hooks go on `layers`
-                 layers=None, # the modules whose gradients are compared; None: every nn.Linear and nn.Conv2d
+                 layers='last', # 'last', 'last2' or 'all' of its trained Linear and Conv2d layers, or a list of modules
                  a=4.0, # annealing scale of the weights (see `gradsim_weights`)
                  k=4, # top-k partners per example; None: every other example
                  weight_fn=None, # weight_fn(gram, labels) -> weights, to replace `gradsim_weights`
@@ -46,8 +59,41 @@ class GradSim:
         self.model, self.a, self.k, self.rebuild = model, a, k, rebuild
         self.weight_fn = weight_fn or (lambda gram, labels: gradsim_weights(gram, self.a, self.k, labels))
         self.taps = Taps(model, layers, batch_first)
-        self.layers = self.taps.layers
         self._chosen = {id(p) for l in self.layers for p in l.parameters()}
+        self._warned = set()   # what this instance has warned about: once each
+        if layers == 'all' and (left := self.not_compared()):   # 'all' sounds like every parameter: say which are not
+            warnings.warn(f"layers: 'all' compares the Linear and Conv2d layers only; not compared: {', '.join(left[:6])}"
+                          f"{f' and {len(left) - 6} more' if len(left) > 6 else ''}")
+
+    @property
+    def layers(self): return self.taps.layers   # a named choice drops a layer that never runs as a module (see `Taps`)
+
+    def not_compared(self):
+        "The trainable parameters outside the chosen layers, by name: their gradients take no part in the weights"
+        chosen = {id(p) for l in self.layers for p in l.parameters()}
+        return [n for n, p in self.model.named_parameters() if p.requires_grad and id(p) not in chosen]
+
+    def __repr__(self):
+        n = sum(p.numel() for l in self.layers for p in l.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return f"GradSim({len(self.layers)} layer(s), {n:,} of {total:,} trainable parameters compared, a={self.a}, k={self.k})"
+
+    def _warn(self, what, msg):
+        if what not in self._warned: warnings.warn(msg); self._warned.add(what)
+
+    def _check_graph(self, losses):
+        "Whether the losses reach a chosen parameter other than through its layer's output, with a warning (once each) for that and for batch statistics"
+        self.taps.check_forward()
+        if coupled := self.taps.coupled():
+            self._warn('bn', f"model: {coupled[0]} normalises by batch statistics after a chosen layer, so each example's gradient there "
+                             "also moves the others' outputs; the Gram holds each example's normalisation fixed (an approximation). "
+                             "Choose layers after it (layers='last'), or use running statistics (eval mode)")
+        chosen = [p for l in self.layers for p in l.parameters() if p.requires_grad]
+        elsewhere = isinstance(losses, torch.Tensor) and losses.grad_fn is not None and _reaches_elsewhere(losses, self.taps.outputs(), chosen)
+        if elsewhere:
+            self._warn('elsewhere', "losses: they reach a compared parameter other than through its layer's output (a penalty on the "
+                                    "weights, or the weight used twice); the step is autograd's, but those terms take no part in the weights")
+        return elsewhere
 
     def _factors(self, losses, retain_graph):
         return self.taps.factors(losses, retain_graph)   # checks `losses` against the batch each layer saw
@@ -67,22 +113,28 @@ class GradSim:
 def weights(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
             labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
     "The detached weights for this batch's per-example `losses`; then (w * losses).sum().backward() steps with sum_i w_i g_i"
+    self._check_graph(losses)
     return self._weigh(gram_from_factors(self._factors(losses, retain_graph=True))[0], labels)
 
 # %% ../nbs/03_gradsim.ipynb #5ffe95c4
 @patch
 def can_rebuild(self:GradSim):
-    "Whether the update can be rebuilt from the captured factors: every trainable parameter chosen, no batch coupling"
+    "Whether the step can be rebuilt from the captured factors: every trainable parameter a plain parameter of a chosen layer, no batch coupling, nothing that expects autograd"
     if not self.rebuild: return False
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.model.modules()): return False
-    return all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None) for m in self.model.modules()): return False
+    if any(isinstance(m, nn.parallel.DistributedDataParallel) for m in self.model.modules()): return False   # its all-reduce runs in autograd
+    if not all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad): return False
+    for l in self.layers:   # a parametrised or weight-normed layer computes .weight from other tensors: only autograd reaches them
+        if any(trainable(getattr(l, n)) and l._parameters.get(n) is not getattr(l, n) for n in ('weight', 'bias')): return False
+    return not any(getattr(p, '_post_accumulate_grad_hooks', None) for p in self.model.parameters())   # they fire in autograd only
 
 # %% ../nbs/03_gradsim.ipynb #eba0f8aa
 @patch
 def backward(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
              labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
-    "Fill every parameter's .grad with sum_i w_i grad(loss_i), by the cheapest exact route; returns the weights"
-    rebuild = self.can_rebuild()
+    "Fill every parameter's .grad as (w * losses).sum().backward() would, by the cheapest exact route; returns the weights"
+    elsewhere = self._check_graph(losses)
+    rebuild = self.can_rebuild() and not elsewhere   # with every parameter chosen, `elsewhere` covers them all
     factors = self._factors(losses, retain_graph=not rebuild)
     gram, grads = gram_from_factors(factors)
     w = self._weigh(gram, labels)

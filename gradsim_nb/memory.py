@@ -7,7 +7,8 @@ __all__ = ['ema_update', 'mixture_threshold', 'AgreementStep', 'TrackLoss', 'kee
 
 # %% ../nbs/27_memory.ipynb #bbfa06eb
 import math, numbers, torch
-from .learner import Callback, choose_layers
+from .learner import Callback
+from .pergrad import check_layers
 from .weights import gradsim_weights, _check_ak
 from .gradsim import GradSim
 from .suspects import auroc
@@ -65,7 +66,7 @@ class AgreementStep(Callback):
         self.learn, n = learn, len(learn.y)
         self.mem, self.seen = torch.zeros(n, device=learn.device), torch.zeros(n, dtype=torch.bool, device=learn.device)
         if self.signal == 'gradsim':
-            self.gs = GradSim(learn.model, choose_layers(learn.model, self.layers), self.a, self.k, weight_fn=lambda gram, _: self._step_weights(len(gram) * gradsim_weights(gram, self.a, self.k)))
+            self.gs = GradSim(learn.model, check_layers(learn.model, self.layers), self.a, self.k, weight_fn=lambda gram, _: self._step_weights(len(gram) * gradsim_weights(gram, self.a, self.k)))
 
     def before_epoch(self, learn):
         self.plain, self.tau = learn.epoch <= self.warmup, -math.inf

@@ -9,7 +9,8 @@ __all__ = ['label_scores', 'Relabeller', 'Relabel']
 import math, torch, torch.nn.functional as F
 from fastcore.basics import patch
 from .weights import _check_ak
-from .learner import Callback, choose_layers
+from .learner import Callback
+from .pergrad import check_layers
 
 # %% ../nbs/20_relabel.ipynb #bb70554c
 def label_scores(feats, # (m, d) the last Linear layer's inputs h_i, one row per example
@@ -120,7 +121,7 @@ class Relabel(Callback):
         _check_relabel(margin, patience, a, k)
         self.margin, self.patience, self.a, self.k = margin, patience, a, k
     def before_fit(self, learn):
-        self.rl = Relabeller(learn.y, choose_layers(learn.model, 'last')[0], self.margin, self.patience, self.a, self.k)
+        self.rl = Relabeller(learn.y, check_layers(learn.model, 'last')[0], self.margin, self.patience, self.a, self.k)
         learn.labels = self.rl.labels   # changed in place: a new label counts from the example's next visit
     def after_backward(self, learn): self.rl.step(learn.idx, learn.logits, learn.epoch)
     def after_epoch(self, learn): learn.record |= self.rl.stats(learn.true)

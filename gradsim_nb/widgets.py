@@ -9,7 +9,8 @@ __all__ = ['WeightExplorer', 'race', 'race_widget']
 import torch, matplotlib.pyplot as plt
 from . import per_example_gram, gradsim_weights
 from .data import noisy_cifar10, to_float, rng
-from .learner import LeNet5, ranking_stats, choose_layers
+from .learner import LeNet5, ranking_stats
+from .pergrad import check_layers
 from .train import train
 from .experiments import ranked_grid
 
@@ -42,7 +43,7 @@ class WeightExplorer:
             net, d = self.model(noise)
             idx = torch.randperm(len(d.y), generator=rng('explorer', self.seed))[:self.m]
             x, y = d.x[idx], d.y[idx]
-            gram = per_example_gram(net, to_float(x), y, choose_layers(net, layers))
+            gram = per_example_gram(net, to_float(x), y, check_layers(net, layers))
             self._batches[key] = dict(x=x, y=y, flipped=y != d.true[idx], gram=gram)
         return self._batches[key]
 

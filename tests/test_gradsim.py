@@ -57,7 +57,7 @@ def test_weights_then_weighted_backward():
 
 def test_accumulates_like_backward():
     model = net(dropout=0.)
-    gs = GradSim(model)   # every layer: the rebuild route
+    gs = GradSim(model, 'all')   # every layer: the rebuild route
     for _ in range(2): w = gs.backward(F.cross_entropy(model(X), Y, reduction='none'))
     g = per_example(model, X, Y)
     assert torch.allclose(torch.cat([p.grad.flatten() for p in model.parameters()]), 2 * (w @ g), atol=1e-5)
@@ -65,7 +65,7 @@ def test_accumulates_like_backward():
 
 def test_remove_and_eval_forward():
     model = net()
-    gs = GradSim(model)
+    gs = GradSim(model, 'all')
     with torch.no_grad(): model(X)            # evaluation saves nothing
     assert all(len(v) == 0 for v in gs.taps.seen.values())
     gs.remove()
@@ -99,7 +99,7 @@ def test_frozen_parameters_are_left_alone_and_out_of_the_gram():
     params = [p for p in model.parameters() if p.requires_grad]
     losses = F.cross_entropy(model(X), Y, reduction='none')
     g = torch.stack([torch.cat([t.flatten() for t in torch.autograd.grad(l, params, retain_graph=True)]) for l in losses])
-    gs = GradSim(model)                       # every layer; the frozen parameters are not part of theta
+    gs = GradSim(model, 'all')                # every layer; the frozen parameters are not part of theta
     w = gs.backward(F.cross_entropy(model(X), Y, reduction='none'))
     assert gs.can_rebuild()
     assert torch.allclose(w, gradsim_weights(g @ g.T, 4., 4), atol=1e-6)
@@ -111,7 +111,7 @@ def test_rebuild_opt_out_gives_the_same_step():
     grads = []
     for rebuild in (True, False):
         model = net(dropout=0.)
-        gs = GradSim(model, rebuild=rebuild)
+        gs = GradSim(model, 'all', rebuild=rebuild)
         assert gs.can_rebuild() == rebuild
         gs.backward(F.cross_entropy(model(X), Y, reduction='none'))
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
@@ -124,7 +124,7 @@ def test_numpy_scalars_and_consumed_forward():
     gs = GradSim(model, [model[-1]], a=np.float64(4.0), k=np.int64(3))
     losses = F.cross_entropy(model(X), Y, reduction='none')
     gs.weights(losses)
-    with pytest.raises(ValueError, match='has not run with gradients enabled'): gs.weights(losses)
+    with pytest.raises(ValueError, match='weighed already'): gs.weights(losses)
 
 
 def test_empty_batch_is_a_clear_error():
@@ -147,7 +147,7 @@ def test_tied_weights_are_refused():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 5), nn.Tanh(), nn.Linear(5, 5), nn.Tanh(), nn.Linear(5, 3))
     model[2].weight = model[0].weight
-    with pytest.raises(ValueError, match=r"layers: 0\.weight and 2\.weight are one shared parameter"): GradSim(model)
+    with pytest.raises(ValueError, match=r"layers: 0\.weight and 2\.weight are one shared parameter"): GradSim(model, 'all')
     with pytest.raises(ValueError, match='tied weights'): GradSim(model, [model[0], model[4]])
 
 
@@ -163,11 +163,11 @@ def test_sequence_first_with_seq_equal_to_batch(rebuild):
     torch.manual_seed(0)
     model, s, y = SeqFirst(), torch.randn(6, 6, 4), torch.randint(0, 3, (6,))
     g = per_example(model, s, y)
-    with GradSim(model, a=4., k=2, rebuild=rebuild, batch_first=False) as gs:
+    with GradSim(model, 'all', a=4., k=2, rebuild=rebuild, batch_first=False) as gs:
         w = gs.backward(F.cross_entropy(model(s), y, reduction='none'))
     assert torch.allclose(w, gradsim_weights(g @ g.T, 4., 2), atol=1e-6)
     assert torch.allclose(torch.cat([p.grad.flatten() for p in model.parameters()]), w @ g, atol=1e-5)
-    with GradSim(model, a=4., k=2) as gs:   # T != B without the argument: an error that says what to pass
+    with GradSim(model, 'all', a=4., k=2) as gs:   # T != B without the argument: an error that says what to pass
         with pytest.raises(ValueError, match="Linear 'pos' saw an input of shape .*pass batch_first=False"):
             gs.backward(F.cross_entropy(model(torch.randn(5, 6, 4)), y, reduction='none'))
 
@@ -189,7 +189,7 @@ def test_half_precision_model(dtype, layers):
     for dt in (torch.float32, dtype):
         model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 10)).to(dt)
         model.load_state_dict(ref.state_dict())
-        with GradSim(model, [model[-1]] if layers == 'last' else None, a=8., k=4) as gs:
+        with GradSim(model, [model[-1]] if layers == 'last' else 'all', a=8., k=4) as gs:
             w = gs.backward(F.cross_entropy(model(x.to(dt)), y, reduction='none'))
         assert w.dtype == torch.float32 and torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(1.))
         assert all(p.grad.dtype == dt and p.grad.abs().sum() > 0 for p in model.parameters())
@@ -206,7 +206,7 @@ def test_autocast(dtype):
     for cast in (False, True):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 10))
-        with GradSim(model, a=8., k=4) as gs:
+        with GradSim(model, 'all', a=8., k=4) as gs:
             with torch.autocast('cpu', dtype=dtype, enabled=cast): losses = F.cross_entropy(model(x), y, reduction='none')
             w = gs.backward(losses)
         assert torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(1.))

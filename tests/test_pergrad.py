@@ -70,7 +70,7 @@ def test_gram_leaves_grads_and_hooks_untouched():
     assert not any(m._forward_hooks for m in net.modules()) and not net._forward_pre_hooks
 
 
-@pytest.mark.parametrize('layers, match', [([nn.ReLU()], 'not supported'), ([], 'no nn.Linear')])
+@pytest.mark.parametrize('layers, match', [([nn.ReLU()], 'not supported'), ([], 'no trained nn.Linear')])
 def test_bad_layers(layers, match):
     net = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(ValueError, match='layers') as e: per_example_gram(net, torch.randn(4, 3), torch.zeros(4).long(), layers or None) \
