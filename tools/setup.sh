@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then   # CHROMIUM: a browser you already have
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); elif command -v sudo >/dev/null 2>&1; then apt_get=(sudo apt-get); else apt_get=(); fi
   if [ ${#apt_get[@]} -gt 0 ]; then
     echo "== chromium (apt-get)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README's test command: every notebook under nbdev_test, the documentation site built (tools/docs.sh), the tests/
 # suite under pytest (with the site and the widgets app checked in headless Chromium, tests/test_site.py), and the
-# checks that keep the library, the notebooks and README.md in step. Exits non-zero if anything fails or if nothing was tested.
+# checks that keep the library, the notebooks and README.md in step, the GitHub workflows checked against GitHub's schema and the
+# package built and installed in a fresh environment (tools/package_check.py). Exits non-zero if anything fails or if nothing was tested.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # the offline CIFAR-10 copy beside the checkout, unless GRADSIM_DATA already says where the data are
@@ -39,6 +40,10 @@ if python tools/docs.py --quiet; then
 else
   failed+=("site build")
 fi
+
+echo "== GitHub workflows (.github/workflows, against GitHub's schema) and the package (tools/package_check.py)"
+check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yaml || failed+=("workflows")
+python tools/package_check.py || failed+=("package")
 
 echo "== tests/ (pytest)"
 python -m pytest tests -q -p no:cacheprovider
