@@ -34,17 +34,20 @@ def _add_grad(p, g):
 # %% ../nbs/03_gradsim.ipynb #f75cd289
 from fastcore.basics import patch
 
-def _reaches_elsewhere(losses, outputs, params):
-    "Whether the graph of `losses` reaches one of `params` other than through `outputs`: a penalty on the weights, a second use"
-    stop, targets = {z.grad_fn for z in outputs}, {id(p) for p in params}
-    seen, todo = set(), [losses.grad_fn]
+def _reaches_elsewhere(losses, outputs, params, stale=()):
+    "Whether the graph of `losses` reaches one of `params` other than through `outputs` (a penalty on the weights, a second use); an error if it reaches an earlier forward's outputs, `stale`"
+    stop, targets, stale = {z.grad_fn for z in outputs}, {id(p) for p in params}, set(stale)
+    seen, todo, found = set(), [losses.grad_fn], False
     while todo:
         f = todo.pop()
         if f is None or f in seen or f in stop: continue
+        if f in stale: raise ValueError("losses: they use an earlier forward pass as well as the last one (e.g. two augmentations "
+                                        "summed), but per-example gradients are read from one; put both batches through one "
+                                        "forward (torch.cat), or step after each")
         seen.add(f)
-        if id(getattr(f, 'variable', None)) in targets: return True   # an AccumulateGrad node: a parameter, reached directly
+        found |= id(getattr(f, 'variable', None)) in targets   # an AccumulateGrad node: a parameter, reached directly
         todo.extend(g for g, _ in f.next_functions)
-    return False
+    return found
 
 class GradSim:
     "Gradient-similarity reweighting for any model: hooks on `layers` (default the last trained Linear or Conv2d); `remove()` detaches them"
@@ -89,7 +92,7 @@ class GradSim:
                              "also moves the others' outputs; the Gram holds each example's normalisation fixed (an approximation). "
                              "Choose layers after it (layers='last'), or use running statistics (eval mode)")
         chosen = [p for l in self.layers for p in l.parameters() if p.requires_grad]
-        elsewhere = isinstance(losses, torch.Tensor) and losses.grad_fn is not None and _reaches_elsewhere(losses, self.taps.outputs(), chosen)
+        elsewhere = isinstance(losses, torch.Tensor) and losses.grad_fn is not None and _reaches_elsewhere(losses, self.taps.outputs(), chosen, self.taps.stale)
         if elsewhere:
             self._warn('elsewhere', "losses: they reach a compared parameter other than through its layer's output (a penalty on the "
                                     "weights, or the weight used twice); the step is autograd's, but those terms take no part in the weights")

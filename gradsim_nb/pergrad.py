@@ -95,13 +95,16 @@ class Taps:
 
     def _reset(self):
         for v in self.seen.values(): v.clear()
-        self.forwards, self.ran, self.norms, self.used, self.spent = 0, {}, [], False, False
+        self.stale, self.ran, self.norms, self.used, self.spent = [], {}, [], False, False
 
     def _start(self, *_):
         "A forward of the whole model with gradients: the batch whose losses come next (one under no_grad changes nothing)"
         if not torch.is_grad_enabled(): return
-        if self.used or self.spent: self._reset()   # the last batch was weighed, or given up on: start afresh
-        self.forwards += 1
+        if self.used or self.spent: return self._reset()   # the last batch was weighed, or given up on: start afresh
+        # an earlier forward not (yet) weighed: the last one wins, and losses that still use the earlier one are refused
+        self.stale += [z.grad_fn for z in self.outputs()]
+        for v in self.seen.values(): v.clear()
+        self.ran, self.norms = {}, []
 
     def _save(self, layer, inp, out):
         if not (torch.is_grad_enabled() and out.requires_grad): return  # evaluation: nothing to save
@@ -163,10 +166,6 @@ class Taps:
     def _check_forward(self):
         if self.used: raise ValueError("backward: this forward's losses were weighed already (backward, or weights, called twice); "
                                        "run the model's forward pass again for the next step")
-        if self.forwards > 1:
-            raise ValueError(f"model: {self.forwards} forward passes with gradients since the last step, but per-example gradients are "
-                             "read from one; put both batches through one forward (torch.cat), call backward after each, or run the "
-                             "other forwards under torch.no_grad()")
         idle = [l for l, v in self.seen.items() if not v]
         if idle and self.named and len(idle) < len(self.layers):   # e.g. attention's out_proj, whose weight its parent uses directly
             warnings.warn(f"layers: {', '.join(map(self._name, idle))} did not run as a module, so its gradients are left out of the comparison")

@@ -65,7 +65,7 @@ def test_a_penalty_on_the_weights_reaches_the_step():
 def test_two_forward_calls_are_refused_naming_the_cause():
     two = lambda m: F.cross_entropy(m(X), Y, reduction='none') + F.cross_entropy(m(X + 0.1), Y, reduction='none')
     m = mlp()
-    with GradSim(m, 'all') as gs, pytest.raises(ValueError, match='model: 2 forward passes with gradients'): gs.backward(two(m))
+    with GradSim(m, 'all') as gs, pytest.raises(ValueError, match='losses: they use an earlier forward pass as well as the last one'): gs.backward(two(m))
     with GradSim(m, 'all') as gs:   # a forward under no_grad in between (an evaluation) changes nothing
         losses = F.cross_entropy(m(X), Y, reduction='none')
         with torch.no_grad(): m(X)
@@ -191,3 +191,15 @@ def test_ddp_two_gloo_ranks_average_each_ranks_weighted_step(tmp_path):
             expect.append(autograd_step(m, ce, w))
         for rank in range(2):
             assert torch.allclose(torch.load(tmp_path / f'{layers}-{rank}.pt')[1], (expect[0] + expect[1]) / 2, atol=1e-12)
+
+
+def test_a_forward_whose_losses_are_not_weighed_is_harmless():
+    "README's pattern: per_example_gram (its own forward) while a GradSim is attached, then the step's forward"
+    m = mlp()
+    ce = lambda m: F.cross_entropy(m(X), Y, reduction='none')
+    with GradSim(m, 'all') as gs:
+        G = per_example_gram(m, X, Y, 'all')
+        m(X + 1.0)                                  # a forward with gradients whose losses nobody uses
+        w = gs.backward(ce(m))
+    assert torch.allclose(w, gradsim_weights(G, 4.0, 4), atol=1e-12)
+    assert torch.allclose(grads(m), autograd_step(m, ce, w), atol=1e-12)
