@@ -32,8 +32,20 @@ def _check_options(rule, relabel, given):
         if not (isinstance(v, str) == isinstance(_DEFAULTS[opt], str) and v == _DEFAULTS[opt]):
             raise ValueError(f"{opt}: rule {rule!r} does not use it (it applies to {', '.join(rules)}); leave it at its default, {_DEFAULTS[opt]!r}")
 
-def check_train(rule='vanilla', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft', warmup=0,
-                relabel=None, loss='ce', track=False, model='lenet5'): # `train`'s options of the same names
+def check_train(rule='vanilla', # weighting rule, as for `train`
+                epochs=30, # passes over the training set
+                layers='last', # the gradient rules' layers
+                a=4.0, # annealing scale
+                k=4, # top-k partners
+                q=0.2, # rank_drop: share dropped
+                drop='bottom', # rank_drop: which end is dropped
+                decay=0.8, # memory rules: share of the old memory a visit keeps
+                select='soft', # memory rules: 'soft' or 'mixture'
+                warmup=0, # plain epochs first
+                relabel=None, # None, or dict(margin=..., patience=...)
+                loss='ce', # one of `LOSSES`
+                track=False, # keep gradsim's per-example weights
+                model='lenet5'): # a name in `MODELS`, or an nn.Module
     "Every check `train` makes of its options, without training: a one-line ValueError naming the first bad one"
     if rule not in RULES + MEMORY_RULES + FIELD_RULES:
         raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
