@@ -189,6 +189,7 @@ class Taps:
                                                      "use an out-of-place op (e.g. inplace=False) before this layer")
         except ValueError: self.spent = True; raise   # wrong losses: they may be passed again, and a new forward starts afresh
         self.used = True   # consumed: the next forward starts afresh, and a second call on these losses is an error
+        for v in self.seen.values(): v.clear()   # free the batch's saved tensors now, not at the next forward
         ds = torch.autograd.grad(losses.sum(), [z for *_, z in saved], retain_graph=retain_graph, allow_unused=True)
         if any(d is None for d in ds): raise ValueError("losses: a chosen layer did not take part in computing these losses")
         return [self._prepare(l, a, d) for l, (a, _, _), d in zip(self.layers, saved, ds)]
