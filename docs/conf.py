@@ -50,5 +50,8 @@ html_theme_options = {
     'home_page_in_toc': True,
     'show_toc_level': 2,
     'navigation_with_keys': False,
+    # no right-hand contents column: the article gets its width, so that a 100-character code line and a
+    # figure drawn 6.5 to 7 inches wide are shown whole at 1280 px (the page's contents stay in the header's menu)
+    'secondary_sidebar_items': [],
 }
 html_context = {'default_mode': 'light'}   # the theme logs a console error on a first visit without a saved mode

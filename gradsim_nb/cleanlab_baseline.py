@@ -12,12 +12,13 @@ from .learner import Learner, LeNet5, ProgressBar, default_device, last5, predic
 
 # %% ../nbs/26b_cleanlab.ipynb #de1549e4
 def oof_probs(data:NoisyData, # training images with noisy and true labels, and the test set
-              folds=4, # K: the training set is cut in K parts, and each part is predicted by a model trained on the others
+              folds=4, # K parts of the training set, each predicted by a model fit on the rest
               epochs=30, # epochs of each fold's training
               seed=0, # seeds the split into folds and each fold's training
               device=None, # default: CUDA when present, else the CPU
               progress=True): # show a progress bar per fold
-    "Out-of-fold probabilities for every training example (a vanilla LeNet5 per fold), and each fold's history"
+    ("Out-of-fold probabilities for every training example (a vanilla LeNet5 per fold), "
+     "and each fold's history")
     dev = torch.device(device) if device else default_device()
     part = torch.randperm(len(data.y), generator=rng('folds', seed)) % folds
     probs, hists = torch.zeros(len(data.y), int(data.y.max()) + 1), []
@@ -26,28 +27,38 @@ def oof_probs(data:NoisyData, # training images with noisy and true labels, and 
         s = seed * folds + f
         torch.manual_seed(s)
         model = LeNet5(probs.shape[1])
-        fold = NoisyData(data.x[tr], data.y[tr], data.true[tr], data.x_test, data.y_test, data.order)
-        hists.append(Learner(model, fold, seed=s, device=dev, cbs=[ProgressBar(f'cleanlab fold {f}', progress)], config={'rule': 'vanilla'}).fit(epochs))
+        fold = NoisyData(data.x[tr], data.y[tr], data.true[tr], data.x_test, data.y_test,
+                         data.order)
+        hists.append(Learner(model, fold, seed=s, device=dev,
+                             cbs=[ProgressBar(f'cleanlab fold {f}', progress)],
+                             config={'rule': 'vanilla'}).fit(epochs))
         probs[te] = predict(model, data.x[te].to(dev), proba=True).cpu()
     return probs, hists
 
 # %% ../nbs/26b_cleanlab.ipynb #ca023c12
 def cleanlab_run(data:NoisyData, # training images with noisy and true labels, and the test set
-                 folds=4, # K: the training set is cut in K parts, and each part is predicted by a model trained on the others
+                 folds=4, # K parts of the training set, each predicted by a model fit on the rest
                  epochs=30, # epochs of each fold's training
                  seed=0, # seeds the split into folds and each fold's training
                  device=None, # default: CUDA when present, else the CPU
                  progress=True): # show a progress bar per fold
-    "cleanlab's label-quality scores and label issues from out-of-fold probabilities, as a run history"
+    ("cleanlab's label-quality scores and label issues from out-of-fold probabilities, "
+     "as a run history")
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
     probs, hists = oof_probs(data, folds, epochs, seed, device, progress)
     y = data.y.numpy()
     quality = get_label_quality_scores(y, probs.double().numpy())
-    issues = find_label_issues(y, probs.double().numpy(), return_indices_ranked_by='self_confidence', n_jobs=1)   # its pool needs fork; a sweep worker is spawned
-    eps = [{'epoch': e, 'test_acc': sum(h['epochs'][e - 1]['test_acc'] for h in hists) / folds} for e in range(1, epochs + 1)]
-    hist = {'config': {**hists[0]['config'], 'rule': 'cleanlab', 'seed': seed, 'folds': folds, 'n_train': len(y), 'noise': data.noise},
-            'epochs': eps, 'example_suspicion': [round(1 - float(v), 5) for v in quality], 'label_issues': issues.tolist(),
+    issues = find_label_issues(y, probs.double().numpy(),
+                               return_indices_ranked_by='self_confidence',
+                               n_jobs=1)   # its pool needs fork; a sweep worker is spawned
+    eps = [{'epoch': e, 'test_acc': sum(h['epochs'][e - 1]['test_acc'] for h in hists) / folds}
+           for e in range(1, epochs + 1)]
+    hist = {'config': {**hists[0]['config'], 'rule': 'cleanlab', 'seed': seed, 'folds': folds,
+                       'n_train': len(y), 'noise': data.noise},
+            'epochs': eps,
+            'example_suspicion': [round(1 - float(v), 5) for v in quality],
+            'label_issues': issues.tolist(),
             'oof_acc_noisy': (probs.argmax(1) == data.y).float().mean().item()}
     hist['last5'] = last5(hist)
     return hist

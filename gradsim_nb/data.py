@@ -17,8 +17,10 @@ import torch
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 
 def cache_dir(cache=None): # a folder (default: $GRADSIM_CACHE, else ~/.cache/gradsim_nb)
-    "The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, else ~/.cache/gradsim_nb"
-    return Path(cache or os.environ.get('GRADSIM_CACHE') or Path.home() / '.cache' / 'gradsim_nb').expanduser()
+    ("The folder for decoded data and downloads: `cache`, else $GRADSIM_CACHE, "
+     "else ~/.cache/gradsim_nb")
+    return Path(cache or os.environ.get('GRADSIM_CACHE')
+                or Path.home() / '.cache' / 'gradsim_nb').expanduser()
 
 # %% ../nbs/04_data.ipynb #4258b798
 def _archive_error(src, e):
@@ -26,42 +28,53 @@ def _archive_error(src, e):
     msg = ' '.join(str(e).split())
     if src.stat().st_size == 0: why = 'the file is empty'
     elif isinstance(e, EOFError): why = 'it is truncated: the compressed data end early'
-    elif 'method gz: ' in msg: why = 'not a gzip-compressed tar: ' + msg.split('method gz: ')[1].split(' - ')[0]
+    elif 'method gz: ' in msg:
+        why = 'not a gzip-compressed tar: ' + msg.split('method gz: ')[1].split(' - ')[0]
     else: why = f'{type(e).__name__}: {msg[:150]}'
-    return ValueError(f"data: cannot read the tarball {src} ({why}); download or copy it again, or point --data/GRADSIM_DATA at a good copy")
+    return ValueError(f"data: cannot read the tarball {src} ({why}); download or copy it again, "
+                      "or point --data/GRADSIM_DATA at a good copy")
 
 def _members(src):
-    "(split, class, name, bytes, where) for every image under `src`, a .tar.gz or a folder in ImageFolder layout; `where` names the file"
+    ("(split, class, name, bytes, where) for every image under `src`, "
+     "a .tar.gz or a folder in ImageFolder layout; `where` names the file")
     if src.is_file():
         try:
             with tarfile.open(src) as tf:
                 for m in tf:
                     parts = Path(m.name).parts
                     if m.isfile() and len(parts) >= 3 and parts[-3] in ('train', 'test'):
-                        yield parts[-3], parts[-2], parts[-1], tf.extractfile(m).read(), f"member {m.name} of {src}"
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as e: raise _archive_error(src, e) from None
+                        yield (parts[-3], parts[-2], parts[-1], tf.extractfile(m).read(),
+                               f"member {m.name} of {src}")
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+            raise _archive_error(src, e) from None
     else:
         for f in src.glob('*/*/*'):
-            if f.parent.parent.name in ('train', 'test') and f.is_file(): yield f.parent.parent.name, f.parent.name, f.name, f.read_bytes(), str(f)
+            if f.parent.parent.name in ('train', 'test') and f.is_file():
+                yield f.parent.parent.name, f.parent.name, f.name, f.read_bytes(), str(f)
 
 # %% ../nbs/04_data.ipynb #2ef7951e
 def _decode(rows):
     "uint8 (3, 32, 32) images from the JPEG bytes of `rows`; a file that is not one is named"
     from torchvision.io import decode_jpeg, ImageReadMode
-    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) if b else torch.zeros(0, dtype=torch.uint8) for *_, b, _ in rows]
+    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) if b
+            else torch.zeros(0, dtype=torch.uint8) for *_, b, _ in rows]
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')   # torchvision 0.29 marks its decoders as deprecated in favour of torchcodec
+        # torchvision 0.29 marks its decoders as deprecated in favour of torchcodec
+        warnings.simplefilter('ignore')
         try: imgs = decode_jpeg(data, mode=ImageReadMode.RGB)
-        except RuntimeError:             # the batch decoder does not say which image: try them one at a time
+        except RuntimeError:
+            # the batch decoder does not say which image: try them one at a time
             for (*_, where), t in zip(rows, data):
                 try: decode_jpeg(t, mode=ImageReadMode.RGB) if len(t) else None
                 except RuntimeError as e: why = str(e).split(', ')[-1].strip()
                 else: why = None if len(t) else 'an empty file'
-                if why: raise ValueError(f"data: {where} is not a readable JPEG ({why}); replace the file or get a fresh copy of the data")
+                if why: raise ValueError(f"data: {where} is not a readable JPEG ({why}); "
+                                         "replace the file or get a fresh copy of the data")
             raise
     for (*_, where), im in zip(rows, imgs):
         if im.shape != (3, 32, 32):
-            raise ValueError(f"data: {where} is a {im.shape[1]}x{im.shape[2]} image, not CIFAR-10's 32x32; point --data/GRADSIM_DATA at CIFAR-10")
+            raise ValueError(f"data: {where} is a {im.shape[1]}x{im.shape[2]} image, "
+                             "not CIFAR-10's 32x32; point --data/GRADSIM_DATA at CIFAR-10")
     return torch.stack(imgs)
 
 # %% ../nbs/04_data.ipynb #e91846f1
@@ -73,8 +86,10 @@ def decode_image_folder(src): # a .tar.gz, or a folder, in ImageFolder layout
         rows = [it for it in items if it[0] == split]
         classes = sorted({c for _, c, *_ in rows})
         if tuple(classes) != CLASSES:
-            raise ValueError(f"data: {src} is not CIFAR-10 in ImageFolder layout: expected {split}/<class>/*.jpg "
-                             f"for the classes {', '.join(CLASSES)}, found {classes or 'no images'} under {split}/")
+            raise ValueError(f"data: {src} is not CIFAR-10 in ImageFolder layout: "
+                             f"expected {split}/<class>/*.jpg "
+                             f"for the classes {', '.join(CLASSES)}, "
+                             f"found {classes or 'no images'} under {split}/")
         out[split] = (_decode(rows), torch.tensor([classes.index(c) for _, c, *_ in rows]))
     out['order'] = 'class-major'
     return out
@@ -89,9 +104,11 @@ def load_torchvision(root, # the folder that holds (or receives) cifar-10-batche
         try: ds = CIFAR10(root, train=split == 'train', download=download)
         except RuntimeError:
             if download: raise
-            raise ValueError(f"data: {Path(root) / 'cifar-10-batches-py'} is missing files or they fail torchvision's MD5 check; "
-                             "copy it again, or point --data/GRADSIM_DATA at another copy") from None
-        out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
+            raise ValueError(f"data: {Path(root) / 'cifar-10-batches-py'} is missing files "
+                             "or they fail torchvision's MD5 check; copy it again, "
+                             "or point --data/GRADSIM_DATA at another copy") from None
+        out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
+                      torch.tensor(ds.targets))
     out['order'] = 'original'
     return out
 
@@ -108,7 +125,8 @@ def _source(data):
     return None
 
 def _fingerprint(src):
-    "A string that changes whenever the source does: a tarball's SHA-256; a folder's file names, sizes and mtimes"
+    ("A string that changes whenever the source does: a tarball's SHA-256; "
+     "a folder's file names, sizes and mtimes")
     if src is None: return 'torchvision download (MD5-checked by torchvision)'
     kind, p = src[0], src[1].resolve()
     if p.is_file():
@@ -121,93 +139,126 @@ def _fingerprint(src):
         dirs.sort()
         for name in sorted(files):
             st = os.stat(os.path.join(top, name))
-            h.update(f"{os.path.relpath(os.path.join(top, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()); n += 1
+            h.update((f"{os.path.relpath(os.path.join(top, name), root)}"
+                      f"\0{st.st_size}\0{st.st_mtime_ns}\n").encode()); n += 1
     return f"folder {p}, {n} files, sha256 of names, sizes and mtimes {h.hexdigest()}"
 
 # %% ../nbs/04_data.ipynb #9c3009be
 def _valid(d):
-    return (isinstance(d, dict) and {'train', 'test', 'order'} <= d.keys() and d['train'][0].shape == (50000, 3, 32, 32)
+    return (isinstance(d, dict) and {'train', 'test', 'order'} <= d.keys()
+            and d['train'][0].shape == (50000, 3, 32, 32)
             and d['test'][0].shape == (10000, 3, 32, 32) and d['train'][0].dtype == torch.uint8)
 
 def _checksum(d):
-    "CRC-32 of the image and label tensors: one flipped bit in the cache changes it (about 0.05 s for CIFAR-10)"
+    ("CRC-32 of the image and label tensors: one flipped bit in the cache changes it "
+     "(about 0.05 s for CIFAR-10)")
     c = 0
     for part in ('train', 'test'):
-        for t in d[part]: c = zlib.crc32(memoryview(t.contiguous().numpy()).cast('B'), c)   # no copy of the bytes
+        # no copy of the bytes
+        for t in d[part]: c = zlib.crc32(memoryview(t.contiguous().numpy()).cast('B'), c)
     return c
 
 def _read_cache(f, key, data):
-    "The cached tensors, or None (with a warning) when the file is unreadable, not CIFAR-10, changed since written, or made from another source than `key`"
+    ("The cached tensors, or None (with a warning) when the file is unreadable, not CIFAR-10, "
+     "changed since written, or made from another source than `key`")
     try: d = torch.load(f, weights_only=True)
     except Exception as e: d = e
-    if not _valid(d): warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
+    if not _valid(d):
+        warnings.warn(f"cache: {f} is corrupt or incomplete ({type(d).__name__}); rebuilding it")
     elif d.get('source') != key:
-        was = f"{d.get('made_from', 'another source')} ({d['source'][:30]}...)" if 'source' in d else 'an unrecorded source (an older version)'
-        warnings.warn(f"cache: {f} was made from {was}, not from {data} ({key[:30]}...); rebuilding it")
+        was = (f"{d.get('made_from', 'another source')} ({d['source'][:30]}...)" if 'source' in d
+               else 'an unrecorded source (an older version)')
+        warnings.warn(f"cache: {f} was made from {was}, not from {data} ({key[:30]}...); "
+                      "rebuilding it")
     elif d.get('checksum') != _checksum(d):
-        why = 'has no checksum (an older version)' if 'checksum' not in d else 'does not match its checksum (changed on disk)'
+        why = ('has no checksum (an older version)' if 'checksum' not in d
+               else 'does not match its checksum (changed on disk)')
         warnings.warn(f"cache: {f} {why}; rebuilding it")
     else: return d
     return None
 
 # %% ../nbs/04_data.ipynb #43110f3e
 def _check_cache(cdir, f):
-    "Raise a one-line ValueError, before any decoding, unless the cache file `f` can be written into the folder `cdir`"
+    ("Raise a one-line ValueError, before any decoding, unless the cache file `f` "
+     "can be written into the folder `cdir`")
     hint = "pass --cache (the cache argument) or set GRADSIM_CACHE to a folder you can write to"
-    if cdir.exists() and not cdir.is_dir(): raise ValueError(f"cache: {cdir} is a file, not a folder; {hint}")
+    if cdir.exists() and not cdir.is_dir():
+        raise ValueError(f"cache: {cdir} is a file, not a folder; {hint}")
     try:
         cdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cdir): pass   # a real write: permissions, read-only disks, full quotas
-    except OSError as e: raise ValueError(f"cache: cannot write to the folder {cdir} ({e.strerror or type(e).__name__}); {hint}") from None
-    if f.exists() and not f.is_file(): raise ValueError(f"cache: {f} is a folder, not a cache file; move it away, or {hint}")
+        # a real write: permissions, read-only disks, full quotas
+        with tempfile.TemporaryFile(dir=cdir): pass
+    except OSError as e:
+        raise ValueError(f"cache: cannot write to the folder {cdir} "
+                         f"({e.strerror or type(e).__name__}); {hint}") from None
+    if f.exists() and not f.is_file():
+        raise ValueError(f"cache: {f} is a folder, not a cache file; move it away, or {hint}")
 
 # %% ../nbs/04_data.ipynb #e7b512c6
-_LOADED = {}   # (cache file, source fingerprint) -> tensors already read in this process: read once, not once per run
+# (cache file, source fingerprint) -> tensors already read in this process:
+# read once, not once per run
+_LOADED = {}
 
-def data_order(data=None): # a .tar.gz or folder, as for `load_cifar10`; default: $GRADSIM_DATA, else the torchvision download
-    "How `data` orders CIFAR-10's training images, 'class-major' (ImageFolder) or 'original' (torchvision), without loading it; a one-line error if it is missing or not CIFAR-10"
+def data_order(data=None): # .tar.gz or folder; default $GRADSIM_DATA, else the torchvision download
+    ("How `data` orders CIFAR-10's training images, 'class-major' (ImageFolder) "
+     "or 'original' (torchvision), without loading it; "
+     "a one-line error if it is missing or not CIFAR-10")
     named = 'data' if data else 'GRADSIM_DATA'
     data = data or os.environ.get('GRADSIM_DATA')
     if not data: return 'original'   # torchvision's download
     if not Path(data).expanduser().exists():
-        raise FileNotFoundError(f"{named}: {data} does not exist; point --data or GRADSIM_DATA at a CIFAR-10 copy (.tar.gz or folder)")
+        raise FileNotFoundError(f"{named}: {data} does not exist; point --data or GRADSIM_DATA "
+                                "at a CIFAR-10 copy (.tar.gz or folder)")
     src = _source(data)
     if src is None:
-        raise ValueError(f"{named}: {data} is neither a .tar.gz nor a folder in ImageFolder layout ({{train,test}}/<class>/*.jpg) "
-                         "nor a folder with torchvision's cifar-10-batches-py; point GRADSIM_DATA or --data at one of those")
+        raise ValueError(f"{named}: {data} is neither a .tar.gz nor a folder in ImageFolder layout "
+                         f"({{train,test}}/<class>/*.jpg) "
+                         "nor a folder with torchvision's cifar-10-batches-py; "
+                         "point GRADSIM_DATA or --data at one of those")
     return 'class-major' if src[0] == 'imagefolder' else 'original'
 
-def load_cifar10(data=None, # a .tar.gz or folder (ImageFolder layout, or torchvision's cifar-10-batches-py); default: $GRADSIM_DATA, else download
-                 cache=None): # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
-    "CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; decoded once, then read from the cache"
+def load_cifar10(data=None, # a .tar.gz or folder (see below); None: $GRADSIM_DATA, else download
+                 cache=None): # decoded-cache folder (default $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+    ("CIFAR-10 as {'train': (x uint8 (N,3,32,32), y), 'test': (x, y), 'order': ...}; "
+     "decoded once, then read from the cache. `data` holds an ImageFolder layout or torchvision's "
+     "cifar-10-batches-py")
     data_order(data)   # a one-line error for a path that is missing or not CIFAR-10
     data = data or os.environ.get('GRADSIM_DATA')
     cdir = cache_dir(cache)
     src = _source(data) if data else None
-    f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"   # one cache per kind of source: the two orders differ
-    key = _fingerprint(src)                                        # ... and it serves only the source it was made from
+    # one cache per kind of source: the two orders differ
+    f = cdir / f"cifar10-{src[0] if src else 'torchvision'}.pt"
+    # ... and it serves only the source it was made from
+    key = _fingerprint(src)
     if (f, key) in _LOADED: return _LOADED[f, key]
     if f.is_file() and (d := _read_cache(f, key, data or 'the torchvision download')) is not None:
         _LOADED[f, key] = d
         return d
-    _check_cache(cdir, f)   # before the slow part: an unwritable cache should not cost a full decode first
+    # before the slow part: an unwritable cache should not cost a full decode first
+    _check_cache(cdir, f)
     tried = [f"no cache at {f}"]
     if src:
-        d = decode_image_folder(src[1]) if src[0] == 'imagefolder' else load_torchvision(src[1], download=False)
+        d = (decode_image_folder(src[1]) if src[0] == 'imagefolder'
+             else load_torchvision(src[1], download=False))
     else:
         tried.append("GRADSIM_DATA is not set and no data argument was given")
         try: d = load_torchvision(cdir / 'torchvision', download=True)
         except Exception as e:
-            tried.append(f"torchvision download into {cdir / 'torchvision'} failed ({type(e).__name__}: {str(e)[:120]})")
+            tried.append(f"torchvision download into {cdir / 'torchvision'} failed "
+                         f"({type(e).__name__}: {str(e)[:120]})")
             raise FileNotFoundError("CIFAR-10 not found. Tried:\n  - " + "\n  - ".join(tried) +
-                "\nGet it with a network connection (torchvision downloads it), or point at a copy: "
-                "GRADSIM_DATA=/path/to/cifar10-jpeg.tar.gz (ImageFolder layout) or a folder with cifar-10-batches-py") from None
-    if not _valid(d): raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10; point --data/GRADSIM_DATA at CIFAR-10")
+                "\nGet it with a network connection (torchvision downloads it), "
+                "or point at a copy: GRADSIM_DATA=/path/to/cifar10-jpeg.tar.gz "
+                "(ImageFolder layout) or a folder with cifar-10-batches-py") from None
+    if not _valid(d):
+        raise ValueError(f"data: {data} does not hold the 50,000 + 10,000 images of CIFAR-10; "
+                         "point --data/GRADSIM_DATA at CIFAR-10")
     d['source'], d['made_from'] = key, str(data or 'the torchvision download')
     d['checksum'] = _checksum(d)
     tmp = f.with_suffix(f'.{os.getpid()}.tmp')
-    try: torch.save(d, tmp); tmp.replace(f)   # atomic, and per process: an interrupted or concurrent write never leaves a half cache
-    finally: tmp.unlink(missing_ok=True)       # nor a temporary file, whatever went wrong
+    # atomic, and per process: an interrupted or concurrent write never leaves a half cache
+    try: torch.save(d, tmp); tmp.replace(f)
+    finally: tmp.unlink(missing_ok=True)   # nor a temporary file, whatever went wrong
     return d
 
 # %% ../nbs/04_data.ipynb #59a31b80
@@ -215,25 +266,31 @@ import hashlib
 
 def rng(purpose, # what the numbers are for: 'noise', 'subset', 'batches', ...
         seed): # the run's seed
-    "A torch.Generator for one `purpose` of a run: independent streams for noise, subsets, batch order, ... from one seed"
-    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{purpose}:{seed}'.encode()).digest()[:8], 'little') >> 1)
+    ("A torch.Generator for one `purpose` of a run: "
+     "independent streams for noise, subsets, batch order, ... from one seed")
+    return torch.Generator().manual_seed(
+        int.from_bytes(hashlib.sha256(f'{purpose}:{seed}'.encode()).digest()[:8], 'little') >> 1)
 
 # %% ../nbs/04_data.ipynb #cc82b189
 NOISE_KINDS = ('symmetric', 'ren', 'pair')
 
 def add_label_noise(labels, # the true labels
                     rate, # the fraction of examples that get a new label, in [0, 1)
-                    kind='symmetric', # 'symmetric' (another class), 'ren' (any class) or 'pair' (the next class)
+                    kind='symmetric', # 'symmetric' (another), 'ren' (any) or 'pair' (next) class
                     classes=10, # the number of classes
                     seed=0): # draws which examples change, and to what
-    "Noisy copy of `labels`: round(rate*N) examples chosen by `seed` get a new label according to `kind`"
-    if kind not in NOISE_KINDS: raise ValueError(f"kind: unknown noise type {kind!r}; choose one of {', '.join(NOISE_KINDS)}")
+    ("Noisy copy of `labels`: round(rate*N) examples chosen by `seed` "
+     "get a new label according to `kind`")
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"kind: unknown noise type {kind!r}; "
+                         f"choose one of {', '.join(NOISE_KINDS)}")
     if not 0 <= rate < 1: raise ValueError(f"rate: the noise rate must be in [0, 1), got {rate!r}")
     g = rng('noise', seed)
     n = round(rate * len(labels))
     idx = torch.randperm(len(labels), generator=g)[:n]
     noisy = labels.clone()
-    if kind == 'symmetric': noisy[idx] = (labels[idx] + torch.randint(1, classes, (n,), generator=g)) % classes
+    if kind == 'symmetric':
+        noisy[idx] = (labels[idx] + torch.randint(1, classes, (n,), generator=g)) % classes
     elif kind == 'ren': noisy[idx] = torch.randint(0, classes, (n,), generator=g)
     else: noisy[idx] = (labels[idx] + 1) % classes
     return noisy
@@ -241,14 +298,15 @@ def add_label_noise(labels, # the true labels
 # %% ../nbs/04_data.ipynb #3838a745
 @dataclass
 class NoisyData:
-    "Training images with noisy and true labels, and the clean test set; `order` says how the training images are sorted"
+    ("Training images with noisy and true labels, and the clean test set; "
+     "`order` says how the training images are sorted")
     x: torch.Tensor # training images, uint8 (N, 3, 32, 32)
     y: torch.Tensor # the training labels a model sees (noisy)
     true: torch.Tensor # the true training labels
     x_test: torch.Tensor # test images, uint8
     y_test: torch.Tensor # their (clean) labels
-    order: str = '' # how the training images are sorted: 'class-major', 'original', or '' when unknown
-    index: torch.Tensor = None # each training example's position in the full training set it was drawn from; None: it is that set
+    order: str = '' # how the training images are sorted: 'class-major', 'original', '' if unknown
+    index: torch.Tensor = None # each example's index in the full training set; None: it is that set
 
     @property
     def noise(self): return (self.y != self.true).sum().item() / len(self.y)
@@ -258,22 +316,26 @@ class NoisyData:
                seed=0): # draws which examples
         "A random subset (for quick runs): n_train training and n_test test examples"
         g = rng('subset', seed)
-        i, j = torch.randperm(len(self.y), generator=g)[:n_train], torch.randperm(len(self.y_test), generator=g)[:n_test]
-        index = i if self.index is None else self.index[i]   # where each kept example sits in the full set
-        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j], f'{self.order}, subset', index)
+        i, j = (torch.randperm(len(self.y), generator=g)[:n_train],
+                torch.randperm(len(self.y_test), generator=g)[:n_test])
+        # where each kept example sits in the full set
+        index = i if self.index is None else self.index[i]
+        return NoisyData(self.x[i], self.y[i], self.true[i], self.x_test[j], self.y_test[j],
+                         f'{self.order}, subset', index)
 
 # %% ../nbs/04_data.ipynb #94c4a7a2
 def noisy_cifar10(rate=0.4, # the fraction of training labels changed
                   kind='symmetric', # 'symmetric', 'ren' or 'pair' (`add_label_noise`)
                   seed=0, # draws the noise
-                  data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-                  cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+                  data=None, # .tar.gz or folder (default $GRADSIM_DATA, else torchvision download)
+                  cache=None, # decoded-cache folder (default $GRADSIM_CACHE or ~/.cache/gradsim_nb)
                   verbose=True): # print the true fraction of wrong labels
     "CIFAR-10 with `rate` label noise of `kind`, the noise drawn from `seed`"
     d = load_cifar10(data, cache)
     (x, y), (xt, yt) = d['train'], d['test']
     nd = NoisyData(x, add_label_noise(y, rate, kind, seed=seed), y, xt, yt, d['order'])
-    if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: {nd.noise:.2%} of {len(y):,} training labels are wrong')
+    if verbose: print(f'CIFAR-10, {kind} noise at rate {rate}: '
+                      f'{nd.noise:.2%} of {len(y):,} training labels are wrong')
     return nd
 
 # %% ../nbs/04_data.ipynb #eceed7e8
@@ -281,33 +343,42 @@ CIFAR10N_SETS = ('aggre', 'random1', 'random2', 'random3', 'worse')
 
 def class_major_positions(labels): # the labels, in the original order
     "Where each example of the original order sits once the examples are sorted by class (stable)"
-    return torch.empty_like(labels).scatter_(0, labels.argsort(stable=True), torch.arange(len(labels)))
+    return torch.empty_like(labels).scatter_(0, labels.argsort(stable=True),
+                                             torch.arange(len(labels)))
 
 # %% ../nbs/04_data.ipynb #4b4ec430
 def cifar10n(label_set='worse', # one of `CIFAR10N_SETS`
-             data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-             cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
-             labels=None): # the CIFAR-10N .npz (default: $GRADSIM_CIFAR10N, else cifar10n-labels.npz beside the data)
-    "CIFAR-10 with CIFAR-10N's human labels `label_set` as the noisy labels, in the order of the loaded copy"
+             data=None, # CIFAR-10 .tar.gz/folder (default $GRADSIM_DATA, else torchvision download)
+             cache=None, # decoded-cache folder (default $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+             labels=None): # CIFAR-10N .npz ($GRADSIM_CIFAR10N, else cifar10n-labels.npz by data)
+    ("CIFAR-10 with CIFAR-10N's human labels `label_set` as the noisy labels, "
+     "in the order of the loaded copy")
     import numpy as np
-    if label_set not in CIFAR10N_SETS: raise ValueError(f"label_set: expected one of {', '.join(CIFAR10N_SETS)}, got {label_set!r}")
+    if label_set not in CIFAR10N_SETS:
+        raise ValueError(f"label_set: expected one of {', '.join(CIFAR10N_SETS)}, "
+                         f"got {label_set!r}")
     data = data or os.environ.get('GRADSIM_DATA')
     near = Path(data).expanduser().parent / 'cifar10n-labels.npz' if data else None
     f = labels or os.environ.get('GRADSIM_CIFAR10N') or near
     if not f or not Path(f).exists():
-        raise FileNotFoundError(f"CIFAR-10N labels not found (tried {f or 'nothing: no labels argument, GRADSIM_CIFAR10N or data path'}); "
-                                "download CIFAR-10_human.pt from the CIFAR-10N project and save its arrays as an .npz with clean_label and "
-                                "<set>_label keys, or point GRADSIM_CIFAR10N at such a file")
+        raise FileNotFoundError(
+            "CIFAR-10N labels not found (tried "
+            f"{f or 'nothing: no labels argument, GRADSIM_CIFAR10N or data path'}); "
+            "download CIFAR-10_human.pt from the CIFAR-10N project and save its arrays as an .npz "
+            "with clean_label and <set>_label keys, or point GRADSIM_CIFAR10N at such a file")
     z = np.load(f)
     clean = torch.from_numpy(z['clean_label']).long()
-    noisy = torch.from_numpy(z[f'{label_set}_label' if label_set in ('aggre', 'worse') else f'random_label{label_set[-1]}']).long()
+    noisy = torch.from_numpy(z[f'{label_set}_label' if label_set in ('aggre', 'worse')
+                               else f'random_label{label_set[-1]}']).long()
     d = load_cifar10(data, cache)
     (x, y), (xt, yt) = d['train'], d['test']
     if d['order'] == 'class-major':
         pos = class_major_positions(clean)
-        clean, noisy = torch.empty_like(clean).scatter_(0, pos, clean), torch.empty_like(noisy).scatter_(0, pos, noisy)
+        clean, noisy = (torch.empty_like(clean).scatter_(0, pos, clean),
+                        torch.empty_like(noisy).scatter_(0, pos, noisy))
     if not torch.equal(clean, y):
-        raise ValueError(f"labels: CIFAR-10N's clean labels in {f} do not match this CIFAR-10 copy's labels ({d['order']} order)")
+        raise ValueError(f"labels: CIFAR-10N's clean labels in {f} do not match "
+                         f"this CIFAR-10 copy's labels ({d['order']} order)")
     return NoisyData(x, noisy, y, xt, yt, d['order'])
 
 # %% ../nbs/04_data.ipynb #d16573a2

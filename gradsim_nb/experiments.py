@@ -19,86 +19,146 @@ from .train import STAGED
 # %% ../nbs/07_experiments.ipynb #744f11dd
 GRADSIM = dict(rule='gradsim')
 EXPERIMENTS = {
-    'table1': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': GRADSIM}),
+    'table1': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'),
+                                  'oracle': dict(rule='oracle'),
+                                  'gradsim': GRADSIM}),
     'table2': dict(seeds=5, runs={'vanilla (30 epochs)': dict(rule='vanilla'),
                                   'rectified Gaussian': dict(rule='rectified_gaussian', epochs=60),
                                   'uniform random': dict(rule='uniform_random', epochs=60),
                                   'two-stage: fine-tune': dict(rule='twostage_finetune', epochs=60),
-                                  'two-stage: from scratch': dict(rule='twostage_scratch', epochs=60)}),
-    'fig2_layers': dict(seeds=3, runs={'last layer': GRADSIM, 'last two layers': dict(GRADSIM, layers='last2'), 'all layers': dict(GRADSIM, layers='all')}),
-    'fig3_anneal': dict(seeds=3, runs={f'a = {a}': dict(GRADSIM, a=float(a)) for a in (1, 2, 4, 8, 16)}),
-    'fig4_topk': dict(seeds=3, runs={f'k = {k}': dict(GRADSIM, k=k) for k in (128, 64, 16, 8, 4, 2)}),
-    'fig5_noise': dict(seeds=3, runs={f'{rule}, {clean}% clean': dict(rule=rule, noise=round(1 - clean / 100, 2))
-                                      for clean in (20, 40, 60, 80) for rule in ('vanilla', 'gradsim')}),
-    'fig6_rankdrop': dict(seeds=3, runs={'vanilla': dict(rule='vanilla'), 'drop bottom 20%': dict(rule='rank_drop', q=0.2),
+                                  'two-stage: from scratch': dict(rule='twostage_scratch',
+                                                                  epochs=60)}),
+    'fig2_layers': dict(seeds=3, runs={'last layer': GRADSIM,
+                                       'last two layers': dict(GRADSIM, layers='last2'),
+                                       'all layers': dict(GRADSIM, layers='all')}),
+    'fig3_anneal': dict(seeds=3, runs={f'a = {a}': dict(GRADSIM, a=float(a))
+                                       for a in (1, 2, 4, 8, 16)}),
+    'fig4_topk': dict(seeds=3, runs={f'k = {k}': dict(GRADSIM, k=k)
+                                     for k in (128, 64, 16, 8, 4, 2)}),
+    'fig5_noise': dict(seeds=3, runs={f'{rule}, {clean}% clean':
+                                          dict(rule=rule, noise=round(1 - clean / 100, 2))
+                                      for clean in (20, 40, 60, 80)
+                                      for rule in ('vanilla', 'gradsim')}),
+    'fig6_rankdrop': dict(seeds=3, runs={'vanilla': dict(rule='vanilla'),
+                                         'drop bottom 20%': dict(rule='rank_drop', q=0.2),
                                          'drop bottom 40%': dict(rule='rank_drop', q=0.4),
-                                         'drop top 40%': dict(rule='rank_drop', q=0.4, drop='top')}),
-    'fig7_within': dict(seeds=3, runs={'top-k (k = 4)': GRADSIM, 'within-class': dict(rule='within_class', k=None)}),
-    'clean': dict(seeds=3, runs={'vanilla': dict(rule='vanilla', noise=0.0), 'gradsim': dict(GRADSIM, noise=0.0)}),
+                                         'drop top 40%': dict(rule='rank_drop', q=0.4,
+                                                              drop='top')}),
+    'fig7_within': dict(seeds=3, runs={'top-k (k = 4)': GRADSIM,
+                                       'within-class': dict(rule='within_class', k=None)}),
+    'clean': dict(seeds=3, runs={'vanilla': dict(rule='vanilla', noise=0.0),
+                                 'gradsim': dict(GRADSIM, noise=0.0)}),
 }
 
 # %% ../nbs/07_experiments.ipynb #bf9e679f
 _RELABEL_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': GRADSIM,
-                 'gradsim + relabel': dict(GRADSIM, relabel=dict(margin=3.0, patience=3)),             # the defaults, chosen by relabel_knobs
-                 'gradsim + relabel (margin 2)': dict(GRADSIM, relabel=dict(margin=2.0, patience=3))}  # the first choice, before relabel_knobs
-_SETTINGS = {'clean': dict(noise=0.0), '20%': dict(noise=0.2), '40%': dict(noise=0.4), '60%': dict(noise=0.6),
-             'CIFAR-10N worse': dict(kind='cifar10n-worse')}
+                 # the defaults, chosen by relabel_knobs
+                 'gradsim + relabel': dict(GRADSIM, relabel=dict(margin=3.0, patience=3)),
+                 # the first choice, before relabel_knobs
+                 'gradsim + relabel (margin 2)': dict(GRADSIM,
+                                                      relabel=dict(margin=2.0, patience=3))}
+_SETTINGS = {'clean': dict(noise=0.0), '20%': dict(noise=0.2), '40%': dict(noise=0.4),
+             '60%': dict(noise=0.6), 'CIFAR-10N worse': dict(kind='cifar10n-worse')}
 EXPERIMENTS |= {
     # beyond the thesis: relabelling with hypothetical-label gradients (notebooks 20 and 21)
-    'relabel_knobs': dict(seeds=1, runs={'gradsim': GRADSIM} | {f'relabel, margin {m:g}, patience {p}': dict(GRADSIM, relabel=dict(margin=m, patience=p))
-                                                          for m in (1.5, 2.0, 3.0) for p in (2, 3)}),
-    'relabel': dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **noise) for where, noise in _SETTINGS.items()
-                                   for label, cfg in _RELABEL_RUNS.items() if not (label == 'oracle' and where == 'clean')}),
+    'relabel_knobs': dict(seeds=1, runs={'gradsim': GRADSIM}
+                                        | {f'relabel, margin {m:g}, patience {p}':
+                                               dict(GRADSIM, relabel=dict(margin=m, patience=p))
+                                           for m in (1.5, 2.0, 3.0) for p in (2, 3)}),
+    'relabel': dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **noise)
+                                   for where, noise in _SETTINGS.items()
+                                   for label, cfg in _RELABEL_RUNS.items()
+                                   if not (label == 'oracle' and where == 'clean')}),
     # beyond the thesis: real human noise, other noise types, robust losses (notebooks 23-25)
-    'cifar10n': dict(seeds=3, runs={f'{rule} @ {s}': dict(rule=rule, kind=f'cifar10n-{s}') for s in ('aggre', 'random1', 'worse')
-                                    for rule in ('vanilla', 'gradsim', 'rectified_gaussian', 'uniform_random')}),
-    'noise_types': dict(seeds=3, runs={f'{rule} @ {kind}': dict(rule=rule, kind=kind) for kind in ('symmetric', 'pair', 'ren')
+    'cifar10n': dict(seeds=3, runs={f'{rule} @ {s}': dict(rule=rule, kind=f'cifar10n-{s}')
+                                    for s in ('aggre', 'random1', 'worse')
+                                    for rule in ('vanilla', 'gradsim',
+                                                 'rectified_gaussian', 'uniform_random')}),
+    'noise_types': dict(seeds=3, runs={f'{rule} @ {kind}': dict(rule=rule, kind=kind)
+                                       for kind in ('symmetric', 'pair', 'ren')
                                        for rule in ('vanilla', 'oracle', 'gradsim')}),
-    'losses': dict(seeds=3, runs={f'{rule} + {loss}': dict(rule=rule, loss=loss) for loss in ('ce', 'gce', 'sce', 'bootstrap', 'smooth')
+    'losses': dict(seeds=3, runs={f'{rule} + {loss}': dict(rule=rule, loss=loss)
+                                  for loss in ('ce', 'gce', 'sce', 'bootstrap', 'smooth')
                                   for rule in ('vanilla', 'gradsim', 'rectified_gaussian')}),
-    'suspects': dict(seeds=3, runs={f'{name} @ {where}': dict(cfg, **noise) for where, noise in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))
-                                    for name, cfg in (('gradsim', dict(GRADSIM, track=True)), ('cleanlab', dict(rule='cleanlab')))}),
-    # beyond the thesis: Table 1's comparison on 10 seeds (seeds 0-4 are Table 1's own runs), and remembering agreement (notebook 27)
+    'suspects': dict(seeds=3, runs={f'{name} @ {where}': dict(cfg, **noise)
+                                    for where, noise in (
+                                        ('40%', {}),
+                                        ('CIFAR-10N worse', dict(kind='cifar10n-worse')))
+                                    for name, cfg in (('gradsim', dict(GRADSIM, track=True)),
+                                                      ('cleanlab', dict(rule='cleanlab')))}),
+    # beyond the thesis: Table 1's comparison on 10 seeds (seeds 0-4 are Table 1's own runs),
+    # and remembering agreement (notebook 27)
     'table1_10seeds': dict(seeds=10, runs={'vanilla': dict(rule='vanilla'), 'gradsim': GRADSIM}),
-    'memory_decay': dict(seeds=1, runs={f'decay {d:g}': dict(rule='agreement', decay=d) for d in (0.0, 0.5, 0.8, 0.95)}),
+    'memory_decay': dict(seeds=1, runs={f'decay {d:g}': dict(rule='agreement', decay=d)
+                                        for d in (0.0, 0.5, 0.8, 0.95)}),
     'memory': dict(seeds=5, runs={'vanilla': dict(rule='vanilla'), 'gradsim': GRADSIM,
                                   'memory': dict(rule='agreement'),
-                                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5),
-                                  'memory, mixture drop': dict(rule='agreement', select='mixture', warmup=5),
-                                  'small loss, mixture drop': dict(rule='small_loss', decay=0.0, select='mixture', warmup=5),
-                                  'loss memory, mixture drop': dict(rule='small_loss', select='mixture', warmup=5),
-                                  'agreement filter, fine-tune': dict(rule='agreement_finetune', epochs=60),
+                                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0,
+                                                                  warmup=5),
+                                  'memory, mixture drop': dict(rule='agreement', select='mixture',
+                                                               warmup=5),
+                                  'small loss, mixture drop': dict(rule='small_loss', decay=0.0,
+                                                                   select='mixture', warmup=5),
+                                  'loss memory, mixture drop': dict(rule='small_loss',
+                                                                    select='mixture', warmup=5),
+                                  'agreement filter, fine-tune': dict(rule='agreement_finetune',
+                                                                      epochs=60),
                                   'loss filter, fine-tune': dict(rule='loss_finetune', epochs=60)}),
 }
-# the two best schedules at 40% (notebook 27) in the other settings, beside vanilla and gradsim (whose runs exist already); the
-# loss memory's ranking on human noise, to compare with cleanlab's (notebook 26b)
-_MEMORY_RUNS = {'vanilla': dict(rule='vanilla'), 'gradsim': GRADSIM, 'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5),
+# the two best schedules at 40% (notebook 27) in the other settings, beside vanilla and gradsim
+# (whose runs exist already); the loss memory's ranking on human noise, to compare with cleanlab's
+# (notebook 26b)
+_MEMORY_RUNS = {'vanilla': dict(rule='vanilla'), 'gradsim': GRADSIM,
+                'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5),
                 'memory': dict(rule='agreement')}
-_MEMORY_SETTINGS = {where: s for where, s in _SETTINGS.items() if where != '40%'} | {'pair': dict(kind='pair')}
-EXPERIMENTS['memory_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **s) for where, s in _MEMORY_SETTINGS.items()
-                                                     for label, cfg in _MEMORY_RUNS.items()}
-                                      | {'loss memory, mixture drop @ CIFAR-10N worse': dict(rule='small_loss', select='mixture', warmup=5,
-                                                                                            kind='cifar10n-worse')})
-# the other schedules of `memory` in the same settings (notebook 27): first the loss filter, clearly ahead of vanilla at 40%, then the rest
-_OTHER_SCHEDULES = {label: cfg for label, cfg in EXPERIMENTS['memory']['runs'].items() if label not in _MEMORY_RUNS}
-EXPERIMENTS['filter_settings'] = dict(seeds=3, runs={f'loss filter, fine-tune @ {where}': dict(_OTHER_SCHEDULES['loss filter, fine-tune'], **s)
-                                                     for where, s in _MEMORY_SETTINGS.items()})
-EXPERIMENTS['variants_settings'] = dict(seeds=3, runs={f'{label} @ {where}': dict(cfg, **s) for where, s in _MEMORY_SETTINGS.items()
-                                                       for label, cfg in _OTHER_SCHEDULES.items() if label != 'loss filter, fine-tune'
-                                                       and f'{label} @ {where}' not in EXPERIMENTS['memory_settings']['runs']})
-# a cheap detector beside cleanlab's (notebook 27): each example's mean loss over a plain 20-epoch run, 2/9 of cleanlab's 4 x 30 epochs on 3/4 of the data
-EXPERIMENTS['detect'] = dict(seeds=3, runs={f'mean loss, 20 epochs @ {where}': dict(rule='vanilla', epochs=20, track_loss=True, **s)
-                                            for where, s in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))})
-# beyond the thesis: where the network memorises the wrong labels (notebook 29), at 40% symmetric noise. A: LeNet-5 at a steady
-# learning rate for 60 epochs; B: the wider network on the thesis's schedule. A two-stage run's stages each take the setting's epochs.
-_REGIMES = {'memorise_lr': dict(gamma=1.0, epochs=60), 'memorise_wide': dict(model='wide_cnn', epochs=30)}
-_MEMORISE_RUNS = {'vanilla': dict(rule='vanilla'), 'oracle': dict(rule='oracle'), 'gradsim': GRADSIM,
-                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5), 'memory': dict(rule='agreement'),
-                  'loss filter, fine-tune': dict(rule='loss_finetune'), 'co-teaching': dict(rule='coteaching'),
+_MEMORY_SETTINGS = ({where: s for where, s in _SETTINGS.items() if where != '40%'}
+                    | {'pair': dict(kind='pair')})
+EXPERIMENTS['memory_settings'] = dict(
+    seeds=3,
+    runs={f'{label} @ {where}': dict(cfg, **s)
+          for where, s in _MEMORY_SETTINGS.items()
+          for label, cfg in _MEMORY_RUNS.items()}
+         | {'loss memory, mixture drop @ CIFAR-10N worse': dict(rule='small_loss', select='mixture',
+                                                                warmup=5, kind='cifar10n-worse')})
+# the other schedules of `memory` in the same settings (notebook 27): first the loss filter,
+# clearly ahead of vanilla at 40%, then the rest
+_OTHER_SCHEDULES = {label: cfg for label, cfg in EXPERIMENTS['memory']['runs'].items()
+                    if label not in _MEMORY_RUNS}
+EXPERIMENTS['filter_settings'] = dict(
+    seeds=3,
+    runs={f'loss filter, fine-tune @ {where}': dict(_OTHER_SCHEDULES['loss filter, fine-tune'], **s)
+          for where, s in _MEMORY_SETTINGS.items()})
+EXPERIMENTS['variants_settings'] = dict(
+    seeds=3,
+    runs={f'{label} @ {where}': dict(cfg, **s)
+          for where, s in _MEMORY_SETTINGS.items()
+          for label, cfg in _OTHER_SCHEDULES.items()
+          if label != 'loss filter, fine-tune'
+          and f'{label} @ {where}' not in EXPERIMENTS['memory_settings']['runs']})
+# a cheap detector beside cleanlab's (notebook 27): each example's mean loss over a plain 20-epoch
+# run, 2/9 of cleanlab's 4 x 30 epochs on 3/4 of the data
+EXPERIMENTS['detect'] = dict(
+    seeds=3,
+    runs={f'mean loss, 20 epochs @ {where}': dict(rule='vanilla', epochs=20, track_loss=True, **s)
+          for where, s in (('40%', {}), ('CIFAR-10N worse', dict(kind='cifar10n-worse')))})
+# beyond the thesis: where the network memorises the wrong labels (notebook 29), at 40% symmetric
+# noise. A: LeNet-5 at a steady learning rate for 60 epochs; B: the wider network on the thesis's
+# schedule. A two-stage run's stages each take the setting's epochs.
+_REGIMES = {'memorise_lr': dict(gamma=1.0, epochs=60),
+            'memorise_wide': dict(model='wide_cnn', epochs=30)}
+_MEMORISE_RUNS = {'vanilla': dict(rule='vanilla'),
+                  'oracle': dict(rule='oracle'),
+                  'gradsim': GRADSIM,
+                  'warm-up 5, then gradsim': dict(rule='agreement', decay=0.0, warmup=5),
+                  'memory': dict(rule='agreement'),
+                  'loss filter, fine-tune': dict(rule='loss_finetune'),
+                  'co-teaching': dict(rule='coteaching'),
                   'early stopping': dict(rule='early_stop')}
 for _name, _r in _REGIMES.items():
-    EXPERIMENTS[_name] = dict(seeds=5, runs={label: {**_r, **cfg, 'epochs': _r['epochs'] * (2 if cfg['rule'] in STAGED else 1)}
-                                             for label, cfg in _MEMORISE_RUNS.items()})
+    EXPERIMENTS[_name] = dict(
+        seeds=5,
+        runs={label: {**_r, **cfg, 'epochs': _r['epochs'] * (2 if cfg['rule'] in STAGED else 1)}
+              for label, cfg in _MEMORISE_RUNS.items()})
 
 # %% ../nbs/07_experiments.ipynb #2361a2e1
 def _repo_root():
@@ -110,56 +170,66 @@ RESULTS = _repo_root() / 'results' / 'runs'
 QUICK = dict(epochs=2, subset=(2000, 1000))
 
 def quick_cfg(cfg): # a run's settings, as in `EXPERIMENTS`
-    "A tiny version of `cfg` for tests: 2 epochs (4 for 60-epoch runs, 8 for 120) on a subset, a warm-up of 1"
+    ("A tiny version of `cfg` for tests: 2 epochs (4 for 60-epoch runs, 8 for 120) on a subset, "
+     "a warm-up of 1")
     epochs = QUICK['epochs'] * max(1, cfg.get('epochs', 30) // 30)
     return {**cfg, **QUICK, 'epochs': epochs} | ({'warmup': 1} if cfg.get('warmup') else {})
 
 # %% ../nbs/07_experiments.ipynb #19c8ce14
 def run_experiment(name, # an experiment of `EXPERIMENTS`
-                   seeds=None, # train or read seeds 0 to seeds-1 (default: the experiment's own number)
-                   out=RESULTS, # folder of run files: read, and written for the runs that are missing
+                   seeds=None, # train or read seeds 0 to seeds-1 (default: the experiment's number)
+                   out=RESULTS, # folder of run files: read, and written for the missing runs
                    quick=False, # tiny runs (`quick_cfg`), named apart from full runs: for tests
-                   data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-                   cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+                   data=None, # CIFAR-10 .tar.gz/folder (default $GRADSIM_DATA, else torchvision's)
+                   cache=None, # decoded-cache dir (default $GRADSIM_CACHE or ~/.cache/gradsim_nb)
                    progress=False, # show a progress bar for each run trained
                    log=print): # called with one line per run trained (None: silent)
     "{label: [history per seed]} for experiment `name`, training only the runs missing from `out`"
-    if name not in EXPERIMENTS: raise ValueError(f"name: unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    if name not in EXPERIMENTS: raise ValueError(f"name: unknown experiment {name!r}; "
+                                                 f"choose from {', '.join(EXPERIMENTS)}")
     if seeds is not None and seeds < 1: raise ValueError(f"seeds: expected at least 1, got {seeds}")
     exp = EXPERIMENTS[name]
     seeds = range(seeds if seeds is not None else exp['seeds'])
-    return {label: [get_run(quick_cfg(cfg) if quick else cfg, s, out, data, cache, progress=progress, log=log) for s in seeds]
+    return {label: [get_run(quick_cfg(cfg) if quick else cfg, s, out, data, cache,
+                            progress=progress, log=log) for s in seeds]
             for label, cfg in exp['runs'].items()}
 
 # %% ../nbs/07_experiments.ipynb #2de0692c
 def load_experiment(name, # an experiment of `EXPERIMENTS`
                     out=RESULTS): # folder of run files
-    "{label: [history per finished seed]} for experiment `name`, from the files in `out` only; a run file cut short is an error, not a missing seed"
-    if name not in EXPERIMENTS: raise ValueError(f"name: unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    ("{label: [history per finished seed]} for experiment `name`, from the files in `out` only; "
+     "a run file cut short is an error, not a missing seed")
+    if name not in EXPERIMENTS: raise ValueError(f"name: unknown experiment {name!r}; "
+                                                 f"choose from {', '.join(EXPERIMENTS)}")
     exp, res = EXPERIMENTS[name], {}
     for label, cfg in exp['runs'].items():
         files = [Path(out) / run_name(cfg, s) for s in range(exp['seeds'])]
         hs = [(f, read_run(f)) for f in files if f.exists()]
         for f, h in hs:   # skipping it would quietly report fewer seeds than there are files
-            if h is None: raise ValueError(f"{f}: not a finished run (cut short, or not a run history); run gradsim-sweep again, which trains it again, or delete it")
+            if h is None: raise ValueError(
+                f"{f}: not a finished run (cut short, or not a run history); "
+                "run gradsim-sweep again, which trains it again, or delete it")
         if hs: res[label] = [h for _, h in hs]
     return res
 
 # %% ../nbs/07_experiments.ipynb #adff15fc
 def table(results, # {label: [history per seed]}, as `run_experiment` returns
           extra=None): # {label: text} for one more column
-    "Rows of (label, 'mean ± std (max)' of last-5, mean top-5, seeds), plus any `extra` column: {label: text}"
+    ("Rows of (label, 'mean ± std (max)' of last-5, mean top-5, seeds), "
+     "plus any `extra` column: {label: text}")
     rows = []
     for label, hs in results.items():
-        row = [label, fmt([h['last5'] for h in hs]), f"{statistics.mean(top5(h) for h in hs):.2f}", str(len(hs))]
+        row = [label, fmt([h['last5'] for h in hs]), f"{statistics.mean(top5(h) for h in hs):.2f}",
+               str(len(hs))]
         rows.append(row + ([extra.get(label, '')] if extra else []))
     return rows
 
 def print_table(rows, # rows of strings, as `table` returns
-                header=('run', 'last-5 acc: mean ± std (max)', 'top-5 acc', 'seeds')): # the column names
+                header=('run', 'last-5 acc: mean ± std (max)', 'top-5 acc', 'seeds')): # headings
     "Print `rows` aligned under `header`"
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, ['-' * w for w in widths], *rows]: print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
+    for r in [header, ['-' * w for w in widths], *rows]:
+        print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 # %% ../nbs/07_experiments.ipynb #b8291cea
 def _last5_mean(h, key):
@@ -167,10 +237,13 @@ def _last5_mean(h, key):
     return statistics.mean(vals) if vals else float('nan')
 
 def ranking_rows(results): # {label: [history per seed]}
-    "Rows of (label, AUROC, flipped among top 10, among bottom 10, weight share on flipped), over the last 5 epochs, mean over seeds"
+    ("Rows of (label, AUROC, flipped among top 10, among bottom 10, weight share on flipped), "
+     "over the last 5 epochs, mean over seeds")
     keys = ('auroc', 'top10_flipped', 'bottom10_flipped', 'flipped_weight')
-    return [[label] + [f"{statistics.mean(_last5_mean(h, k) for h in hs):.{2 if k.endswith('10_flipped') else 3}f}" for k in keys]
-            for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]]
+    return [[label] + [
+        f"{statistics.mean(_last5_mean(h,k) for h in hs):.{2 if k.endswith('10_flipped') else 3}f}"
+        for k in keys]
+        for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]]
 
 # %% ../nbs/07_experiments.ipynb #1b17d956
 def paired(results, # {label: [history per seed]}
@@ -183,13 +256,15 @@ def paired(results, # {label: [history per seed]}
 def setting(results, # {label: [history per seed]}, with labels 'name @ where'
             where): # the setting to keep
     "The runs of one setting of an experiment: {name: histories} of its labels 'name @ where'"
-    return {label.split(' @ ')[0]: hs for label, hs in results.items() if label.endswith(f' @ {where}')}
+    return {label.split(' @ ')[0]: hs
+            for label, hs in results.items() if label.endswith(f' @ {where}')}
 
 # %% ../nbs/07_experiments.ipynb #ee576761
 def judge(results, # {label: [history per seed]}
           a, # the label of the first configuration
           b): # the label it is compared with
-    "'better', 'worse' or 'no clear difference': is the mean of `a` − `b`, paired by seed, beyond two standard errors of it? ('too few seeds' below 2)"
+    ("'better', 'worse' or 'no clear difference': is the mean of `a` − `b`, paired by seed, "
+     "beyond two standard errors of it? ('too few seeds' below 2)")
     d = paired(results, a, b)
     if len(d) < 2: return 'too few seeds'
     mu, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
@@ -200,17 +275,23 @@ def compare(results, # {label: [history per seed]}
             b): # the label it is compared with
     "One line: `a` − `b` paired by seed, and `judge`'s word on it"
     d = paired(results, a, b)
-    if len(d) < 2: return f"{a} − {b}: " + (f"{d[0]:+.2f} points on 1 seed, too few to judge" if d else "no seed in common")
-    return f"{a} − {b}: {statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} points over {len(d)} seeds -> {judge(results, a, b)} (two standard errors)"
+    if len(d) < 2: return f"{a} − {b}: " + (f"{d[0]:+.2f} points on 1 seed, too few to judge" if d
+                                            else "no seed in common")
+    return (f"{a} − {b}: {statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} points "
+            f"over {len(d)} seeds -> {judge(results, a, b)} (two standard errors)")
 
 # %% ../nbs/07_experiments.ipynb #f7db6b6d
 def verdict(results): # {label: [history per seed]}
-    "Which configuration gave the best last-5 accuracy and which the best ranking (AUROC, last 5 epochs), over seeds"
+    ("Which configuration gave the best last-5 accuracy and which the best ranking "
+     "(AUROC, last 5 epochs), over seeds")
     acc = {label: statistics.mean(h['last5'] for h in hs) for label, hs in results.items()}
-    auc = {label: statistics.mean(_last5_mean(h, 'auroc') for h in hs) for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]}
-    auc = {label: v for label, v in auc.items() if v == v}   # no AUROC without flipped examples (NaN)
+    auc = {label: statistics.mean(_last5_mean(h, 'auroc') for h in hs)
+           for label, hs in results.items() if 'auroc' in hs[0]['epochs'][0]}
+    # no AUROC without flipped examples (NaN)
+    auc = {label: v for label, v in auc.items() if v == v}
     best = max(acc, key=acc.get)
-    out = f"highest last-5 accuracy: {best} ({acc[best]:.2f}%; spread over configurations {max(acc.values()) - min(acc.values()):.2f} points)"
+    out = (f"highest last-5 accuracy: {best} ({acc[best]:.2f}%; "
+           f"spread over configurations {max(acc.values()) - min(acc.values()):.2f} points)")
     if auc: out += f"; best ranking: {max(auc, key=auc.get)} (AUROC {max(auc.values()):.3f})"
     return out
 
@@ -219,25 +300,33 @@ def _mean_curve(hs, key):
     n = min(len(h['epochs']) for h in hs)
     return [statistics.mean(h['epochs'][i][key] for h in hs) for i in range(n)]
 
-def plot_experiment(results,   # {configuration label: [history per seed]}, as `run_experiment` returns
+def plot_experiment(results,   # {configuration label: [history per seed]}, from `run_experiment`
                     title='',  # the figure's title
-                    thesis=None):  # {configuration label: the thesis's last-5 accuracy}, drawn as dotted lines
-    "The thesis's three panels: test accuracy, flipped among the 10 highest- and the 10 lowest-weighted, per epoch (only the first when no rule ranks)"
+                    thesis=None):  # {configuration label: thesis's last-5 accuracy}, drawn dotted
+    ("The thesis's three panels: test accuracy, flipped among the 10 highest- and "
+     "the 10 lowest-weighted, per epoch (only the first when no rule ranks)")
     ranked = any('top10_flipped' in hs[0]['epochs'][0] for hs in results.values())
-    fig, axs = plt.subplots(1, 3 if ranked else 1, figsize=(14, 3.6) if ranked else (7, 3.6), squeeze=False)
+    fig, axs = plt.subplots(1, 3 if ranked else 1, figsize=(14, 3.6) if ranked else (7, 3.6),
+                            squeeze=False)
     axs = axs[0]
     for label, hs in results.items():
         acc = _mean_curve(hs, 'test_acc')
-        line, = axs[0].plot(range(1, len(acc) + 1), acc, label=f"{label} [{statistics.mean(h['last5'] for h in hs):.2f}]")
-        if thesis and label in thesis:   # the thesis reports one number per configuration: its last-5 mean
-            axs[0].axhline(thesis[label], ls=':', color=line.get_color(), label=f"thesis: {label} [{thesis[label]:.2f}]")
+        line, = axs[0].plot(range(1, len(acc) + 1), acc,
+                            label=f"{label} [{statistics.mean(h['last5'] for h in hs):.2f}]")
+        # the thesis reports one number per configuration: its last-5 mean
+        if thesis and label in thesis:
+            axs[0].axhline(thesis[label], ls=':', color=line.get_color(),
+                           label=f"thesis: {label} [{thesis[label]:.2f}]")
         if 'top10_flipped' in hs[0]['epochs'][0]:
             for ax, key in zip(axs[1:], ('top10_flipped', 'bottom10_flipped')):
-                ax.plot(range(1, len(acc) + 1), _mean_curve(hs, key), color=line.get_color(), label=label)
+                ax.plot(range(1, len(acc) + 1), _mean_curve(hs, key), color=line.get_color(),
+                        label=label)
     axs[0].set(xlabel='epoch', ylabel='test accuracy (%)', title='(a) test accuracy [last-5 mean]')
     if ranked:
-        axs[1].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(b) flipped in the top 10 (lower: better)')
-        axs[2].set(xlabel='epoch', ylabel='flipped examples (of 10)', title='(c) flipped in the bottom 10 (higher: better)')
+        axs[1].set(xlabel='epoch', ylabel='flipped examples (of 10)',
+                   title='(b) flipped in the top 10 (lower: better)')
+        axs[2].set(xlabel='epoch', ylabel='flipped examples (of 10)',
+                   title='(c) flipped in the bottom 10 (higher: better)')
     for ax in axs: ax.legend(fontsize=7)
     fig.suptitle(title); fig.tight_layout()
     return fig
@@ -250,7 +339,8 @@ def ranked_grid(x, # uint8 images of one batch, (m, 3, H, W)
                 n=10, # images per row
                 ax=None, # matplotlib axes to draw on (default: a new figure)
                 classes=None): # class names (default: CIFAR-10's)
-    "The n highest- (top row) and n lowest-weighted (bottom row) images of a batch, with labels, m*weight, and clean/flipped borders"
+    ("The n highest- (top row) and n lowest-weighted (bottom row) images of a batch, "
+     "with labels, m*weight, and clean/flipped borders")
     from torchvision.utils import make_grid
     from matplotlib.patches import Rectangle
     from gradsim_nb.data import CLASSES
@@ -264,45 +354,59 @@ def ranked_grid(x, # uint8 images of one batch, (m, 3, H, W)
         bad = bool(flipped[i])
         ax.add_patch(Rectangle((x0 - 2, y0 - 2), size + 3, size + 3, fill=False, lw=1.8,
                                ec='tab:red' if bad else 'tab:green', ls='--' if bad else '-'))
-        ax.text(x0 + size / 2, y0 - 4, classes[int(labels[i])], ha='center', va='bottom', fontsize=6)
-        ax.text(x0 + size / 2, y0 + size + 3, f'{m * float(weights[i]):.2f}', ha='center', va='top', fontsize=6)
+        ax.text(x0 + size / 2, y0 - 4, classes[int(labels[i])],
+                ha='center', va='bottom', fontsize=6)
+        ax.text(x0 + size / 2, y0 + size + 3, f'{m * float(weights[i]):.2f}',
+                ha='center', va='top', fontsize=6)
     ax.set_axis_off()
-    ax.set_title(f'highest-weighted (top) and lowest-weighted (bottom) of {m}; m·w below (1 = vanilla weight)', fontsize=8)
+    ax.set_title(f'highest-weighted (top) and lowest-weighted (bottom) of {m}; '
+                 f'm·w below (1 = vanilla weight)', fontsize=8)
     return ax
 
 # %% ../nbs/07_experiments.ipynb #75fd1a12
+# last-5 accuracy, Wei 2020
 THESIS = {('table1', 'vanilla'): 55.65, ('table1', 'oracle'): 62.31, ('table1', 'gradsim'): 57.09,
-          ('table2', 'vanilla (30 epochs)'): 55.7, ('table2', 'rectified Gaussian'): 55.1, ('table2', 'uniform random'): 55.8,
-          ('table2', 'two-stage: fine-tune'): 49.8, ('table2', 'two-stage: from scratch'): 52.9}   # last-5 accuracy, Wei 2020
+          ('table2', 'vanilla (30 epochs)'): 55.7, ('table2', 'rectified Gaussian'): 55.1,
+          ('table2', 'uniform random'): 55.8, ('table2', 'two-stage: fine-tune'): 49.8,
+          ('table2', 'two-stage: from scratch'): 52.9}
 
 def summary_markdown(out=RESULTS): # folder of run files
-    "A markdown table of every experiment's finished runs, with the thesis's last-5 accuracy and our difference from it"
-    lines = ['| experiment | run | seeds | last-5 acc: mean ± std (max) | thesis (last-5) | ours − thesis |', '|---|---|---|---|---|---|']
+    ("A markdown table of every experiment's finished runs, with the thesis's last-5 accuracy "
+     "and our difference from it")
+    lines = ['| experiment | run | seeds | last-5 acc: mean ± std (max) '
+             '| thesis (last-5) | ours − thesis |',
+             '|---|---|---|---|---|---|']
     for name in EXPERIMENTS:
         for label, hs in load_experiment(name, out).items():
             acc = [h['last5'] for h in hs]
             th = THESIS.get((name, label))
             diff = f'{summarise(acc)[0] - th:+.2f}' if th is not None else ''
-            lines.append(f"| {name} | {label} | {len(hs)} | {fmt(acc)} | {th if th is not None else ''} | {diff} |")
+            lines.append(f"| {name} | {label} | {len(hs)} | {fmt(acc)} | "
+                         f"{th if th is not None else ''} | {diff} |")
     return '\n'.join(lines) + '\n'
 
-SUMMARY_HEAD = '# Results\n\nWritten by `gradsim-sweep --summary`'   # how write_summary knows a file is its own to replace
+# how write_summary knows a file is its own to replace
+SUMMARY_HEAD = '# Results\n\nWritten by `gradsim-sweep --summary`'
 
 def write_summary(path, # the markdown file to write
                   out=RESULTS): # the folder of run files to summarise
-    "Write `summary_markdown(out)` to `path`, replacing only a file that `write_summary` wrote (it starts with `SUMMARY_HEAD`), never one of yours"
+    ("Write `summary_markdown(out)` to `path`, replacing only a file that `write_summary` wrote "
+     "(it starts with `SUMMARY_HEAD`), never one of yours")
     path = Path(path)
     if path.is_dir(): raise ValueError(f"summary: {str(path)!r} is a folder; give a file name")
     if path.exists():
         with open(path, 'rb') as f: head = f.read(len(SUMMARY_HEAD.encode()))
         if head != SUMMARY_HEAD.encode():
-            raise ValueError(f"summary: {str(path)!r} exists and was not written by gradsim-sweep; move it away, or write elsewhere (gradsim-sweep --summary-to PATH)")
+            raise ValueError(f"summary: {str(path)!r} exists and was not written by gradsim-sweep; "
+                             "move it away, or write elsewhere (gradsim-sweep --summary-to PATH)")
     where = 'results/runs/' if Path(out).resolve() == RESULTS.resolve() else str(out)
     table = summary_markdown(out)
     if table.count('\n') <= 2:   # the header alone: say why instead of writing an empty table
-        raise ValueError(f"summary: {str(out)!r} holds no finished run of any experiment in its full configuration (quick runs, "
-                         "named ..._n2000-1000_..., are not summarised); run gradsim-sweep without --quick first")
-    text = f"{SUMMARY_HEAD} from the runs in `{where}`; thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + table
+        raise ValueError(f"summary: {str(out)!r} holds no finished run of any experiment "
+                         "in its full configuration (quick runs, named ..._n2000-1000_..., "
+                         "are not summarised); run gradsim-sweep without --quick first")
+    text = (f"{SUMMARY_HEAD} from the runs in `{where}`; "
+            "thesis numbers are Wei (2020)'s, Tables 1 and 2.\n\n" + table)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     tmp.write_text(text); tmp.replace(path)   # all or nothing: a summary is never half-written

@@ -16,11 +16,13 @@ def weighted_grads(layer, # an nn.Linear or nn.Conv2d
                    h, # its input for the batch, as the taps saved it
                    d, # the gradients of the per-example losses with respect to its output
                    w): # one weight per example
-    "(weight, bias) gradients of sum_i w_i loss_i for `layer`, from its input `h` and output gradients `d`"
+    ("(weight, bias) gradients of sum_i w_i loss_i for `layer`, "
+     "from its input `h` and output gradients `d`")
     dw = d * w.view(-1, *[1] * (d.dim() - 1))
     if isinstance(layer, nn.Conv2d):
         h, pad = _conv_input(layer, h)
-        gw = torch.nn.grad.conv2d_weight(h, layer.weight.shape, dw, layer.stride, pad, layer.dilation, layer.groups)
+        gw = torch.nn.grad.conv2d_weight(h, layer.weight.shape, dw,
+                                         layer.stride, pad, layer.dilation, layer.groups)
         return gw, dw.sum((0, 2, 3))
     dw, h = dw.reshape(-1, dw.shape[-1]), h.reshape(-1, h.shape[-1])
     return dw.T @ h, dw.sum(0)
@@ -35,71 +37,91 @@ def _add_grad(p, g):
 from fastcore.basics import patch
 
 def _reaches_elsewhere(losses, outputs, params, stale=()):
-    "Whether the graph of `losses` reaches one of `params` other than through `outputs` (a penalty on the weights, a second use); an error if it reaches an earlier forward's outputs, `stale`"
+    ("Whether the graph of `losses` reaches one of `params` other than through `outputs` "
+     "(a penalty on the weights, a second use); "
+     "an error if it reaches an earlier forward's outputs, `stale`")
     stop, targets, stale = {z.grad_fn for z in outputs}, {id(p) for p in params}, set(stale)
     seen, todo, found = set(), [losses.grad_fn], False
     while todo:
         f = todo.pop()
         if f is None or f in seen or f in stop: continue
-        if f in stale: raise ValueError("losses: they use an earlier forward pass as well as the last one (e.g. two augmentations "
-                                        "summed), but per-example gradients are read from one; put both batches through one "
-                                        "forward (torch.cat), or step after each")
+        if f in stale:
+            raise ValueError("losses: they use an earlier forward pass as well as the last one "
+                             "(e.g. two augmentations summed), but per-example gradients are read "
+                             "from one; put both batches through one forward (torch.cat), "
+                             "or step after each")
         seen.add(f)
-        found |= id(getattr(f, 'variable', None)) in targets   # an AccumulateGrad node: a parameter, reached directly
+        # an AccumulateGrad node: a parameter, reached directly
+        found |= id(getattr(f, 'variable', None)) in targets
         todo.extend(g for g, _ in f.next_functions)
     return found
 
 class GradSim:
-    "Gradient-similarity reweighting for any model: hooks on `layers` (default the last trained Linear or Conv2d); `remove()` detaches them"
+    ("Gradient-similarity reweighting for any model: hooks on `layers` "
+     "(default the last trained Linear or Conv2d); `remove()` detaches them")
     def __init__(self, model, # the network to train; forward hooks go on `layers`
-                 layers='last', # 'last', 'last2' or 'all' of its trained Linear and Conv2d layers, or a list of modules
+                 layers='last', # 'last', 'last2' or 'all' trained Linear/Conv2d, or a module list
                  a=4.0, # annealing scale of the weights (see `gradsim_weights`)
                  k=4, # top-k partners per example; None: every other example
                  weight_fn=None, # weight_fn(gram, labels) -> weights, to replace `gradsim_weights`
-                 rebuild=True, # False: always step by a weighted backward, e.g. for a model whose examples interact
-                 batch_first=True): # False: Linear layers on 3+-dim inputs see (seq, batch, ...), as nn.LSTM(batch_first=False)
+                 rebuild=True, # False: always step by weighted backward, e.g. if examples interact
+                 batch_first=True): # False: 3+-dim Linear input is (seq, batch, ...), as in nn.LSTM
         _check_ak(a, k)
         self.model, self.a, self.k, self.rebuild = model, a, k, rebuild
-        self.weight_fn = weight_fn or (lambda gram, labels: gradsim_weights(gram, self.a, self.k, labels))
+        self.weight_fn = weight_fn or (lambda gram, labels:
+                                       gradsim_weights(gram, self.a, self.k, labels))
         self.taps = Taps(model, layers, batch_first)
         self._chosen = {id(p) for l in self.layers for p in l.parameters()}
         self._warned = set()   # what this instance has warned about: once each
-        if layers == 'all' and (left := self.not_compared()):   # 'all' sounds like every parameter: say which are not
-            warnings.warn(f"layers: 'all' compares the Linear and Conv2d layers only; not compared: {', '.join(left[:6])}"
+        # 'all' sounds like every parameter: say which are not
+        if layers == 'all' and (left := self.not_compared()):
+            warnings.warn(f"layers: 'all' compares the Linear and Conv2d layers only; "
+                          f"not compared: {', '.join(left[:6])}"
                           f"{f' and {len(left) - 6} more' if len(left) > 6 else ''}")
 
+    # a named choice drops a layer that never runs as a module (see `Taps`)
     @property
-    def layers(self): return self.taps.layers   # a named choice drops a layer that never runs as a module (see `Taps`)
+    def layers(self): return self.taps.layers
 
     def not_compared(self):
-        "The trainable parameters outside the chosen layers, by name: their gradients take no part in the weights"
+        ("The trainable parameters outside the chosen layers, by name: "
+         "their gradients take no part in the weights")
         chosen = {id(p) for l in self.layers for p in l.parameters()}
-        return [n for n, p in self.model.named_parameters() if p.requires_grad and id(p) not in chosen]
+        return [n for n, p in self.model.named_parameters()
+                if p.requires_grad and id(p) not in chosen]
 
     def __repr__(self):
         n = sum(p.numel() for l in self.layers for p in l.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        return f"GradSim({len(self.layers)} layer(s), {n:,} of {total:,} trainable parameters compared, a={self.a}, k={self.k})"
+        return (f"GradSim({len(self.layers)} layer(s), {n:,} of {total:,} trainable parameters "
+                f"compared, a={self.a}, k={self.k})")
 
     def _warn(self, what, msg):
         if what not in self._warned: warnings.warn(msg); self._warned.add(what)
 
     def _check_graph(self, losses):
-        "Whether the losses reach a chosen parameter other than through its layer's output, with a warning (once each) for that and for batch statistics"
+        ("Whether the losses reach a chosen parameter other than through its layer's output, "
+         "with a warning (once each) for that and for batch statistics")
         self.taps.check_forward()
         if coupled := self.taps.coupled():
-            self._warn('bn', f"model: {coupled[0]} normalises by batch statistics after a chosen layer, so each example's gradient there "
-                             "also moves the others' outputs; the Gram holds each example's normalisation fixed (an approximation). "
-                             "Choose layers after it (layers='last'), or use running statistics (eval mode)")
+            self._warn('bn', f"model: {coupled[0]} normalises by batch statistics after a chosen "
+                             "layer, so each example's gradient there also moves the others' "
+                             "outputs; the Gram holds each example's normalisation fixed "
+                             "(an approximation). Choose layers after it (layers='last'), "
+                             "or use running statistics (eval mode)")
         chosen = [p for l in self.layers for p in l.parameters() if p.requires_grad]
-        elsewhere = isinstance(losses, torch.Tensor) and losses.grad_fn is not None and _reaches_elsewhere(losses, self.taps.outputs(), chosen, self.taps.stale)
+        elsewhere = (isinstance(losses, torch.Tensor) and losses.grad_fn is not None
+                     and _reaches_elsewhere(losses, self.taps.outputs(), chosen, self.taps.stale))
         if elsewhere:
-            self._warn('elsewhere', "losses: they reach a compared parameter other than through its layer's output (a penalty on the "
-                                    "weights, or the weight used twice); the step is autograd's, but those terms take no part in the weights")
+            self._warn('elsewhere', "losses: they reach a compared parameter other than through "
+                                    "its layer's output (a penalty on the weights, or the weight "
+                                    "used twice); the step is autograd's, "
+                                    "but those terms take no part in the weights")
         return elsewhere
 
     def _factors(self, losses, retain_graph):
-        return self.taps.factors(losses, retain_graph)   # checks `losses` against the batch each layer saw
+        # checks `losses` against the batch each layer saw
+        return self.taps.factors(losses, retain_graph)
 
     def _weigh(self, gram, labels):
         return self.weight_fn(gram.detach(), labels).detach()
@@ -113,31 +135,43 @@ class GradSim:
 
 # %% ../nbs/03_gradsim.ipynb #b958b336
 @patch
-def weights(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
-            labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
-    "The detached weights for this batch's per-example `losses`; then (w * losses).sum().backward() steps with sum_i w_i g_i"
+def weights(self:GradSim, losses, # this batch's per-example losses, from a forward with taps on
+            labels=None): # batch labels, for a `weight_fn` using them (within-class partners)
+    ("The detached weights for this batch's per-example `losses`; "
+     "then (w * losses).sum().backward() steps with sum_i w_i g_i")
     self._check_graph(losses)
     return self._weigh(gram_from_factors(self._factors(losses, retain_graph=True))[0], labels)
 
 # %% ../nbs/03_gradsim.ipynb #5ffe95c4
 @patch
 def can_rebuild(self:GradSim):
-    "Whether the step can be rebuilt from the captured factors: every trainable parameter a plain parameter of a chosen layer, no batch coupling, nothing that expects autograd"
+    ("Whether the step can be rebuilt from the captured factors: every trainable parameter "
+     "a plain parameter of a chosen layer, no batch coupling, nothing that expects autograd")
     if not self.rebuild: return False
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None) for m in self.model.modules()): return False
-    if any(isinstance(m, nn.parallel.DistributedDataParallel) for m in self.model.modules()): return False   # its all-reduce runs in autograd
-    if not all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad): return False
-    for l in self.layers:   # a parametrised or weight-normed layer computes .weight from other tensors: only autograd reaches them
-        if any(trainable(getattr(l, n)) and l._parameters.get(n) is not getattr(l, n) for n in ('weight', 'bias')): return False
-    return not any(getattr(p, '_post_accumulate_grad_hooks', None) for p in self.model.parameters())   # they fire in autograd only
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)
+           for m in self.model.modules()): return False
+    # its all-reduce runs in autograd
+    if any(isinstance(m, nn.parallel.DistributedDataParallel) for m in self.model.modules()):
+        return False
+    if not all(id(p) in self._chosen for p in self.model.parameters() if p.requires_grad):
+        return False
+    # a parametrised or weight-normed layer computes .weight from other tensors:
+    # only autograd reaches them
+    for l in self.layers:
+        if any(trainable(getattr(l, n)) and l._parameters.get(n) is not getattr(l, n)
+               for n in ('weight', 'bias')): return False
+    # they fire in autograd only
+    return not any(getattr(p, '_post_accumulate_grad_hooks', None) for p in self.model.parameters())
 
 # %% ../nbs/03_gradsim.ipynb #eba0f8aa
 @patch
-def backward(self:GradSim, losses, # this batch's per-example losses, from a forward pass with the taps attached
-             labels=None): # the batch's labels, for a `weight_fn` that uses them (within-class partners)
-    "Fill every parameter's .grad as (w * losses).sum().backward() would, by the cheapest exact route; returns the weights"
+def backward(self:GradSim, losses, # this batch's per-example losses, from a forward with taps on
+             labels=None): # batch labels, for a `weight_fn` using them (within-class partners)
+    ("Fill every parameter's .grad as (w * losses).sum().backward() would, "
+     "by the cheapest exact route; returns the weights")
     elsewhere = self._check_graph(losses)
-    rebuild = self.can_rebuild() and not elsewhere   # with every parameter chosen, `elsewhere` covers them all
+    # with every parameter chosen, `elsewhere` covers them all
+    rebuild = self.can_rebuild() and not elsewhere
     factors = self._factors(losses, retain_graph=not rebuild)
     gram, grads = gram_from_factors(factors)
     w = self._weigh(gram, labels)
@@ -146,9 +180,11 @@ def backward(self:GradSim, losses, # this batch's per-example losses, from a for
         return w
     with torch.no_grad():
         for (l, h, d), g in zip(factors, grads):
-            params = [p for p in (l.weight, l.bias) if trainable(p)]      # frozen parameters get no gradient
+            # frozen parameters get no gradient
+            params = [p for p in (l.weight, l.bias) if trainable(p)]
             if g is None:   # a ghost layer: contract the weighted output gradients with the inputs
-                upd = [t for p, t in zip((l.weight, l.bias), weighted_grads(l, h, d, w)) if trainable(p)]
+                upd = [t for p, t in zip((l.weight, l.bias), weighted_grads(l, h, d, w))
+                       if trainable(p)]
             else:           # a materialised layer: weight the per-example gradients it already has
                 upd = (w @ g).split([p.numel() for p in params])
             for p, t in zip(params, upd): _add_grad(p, t)

@@ -11,7 +11,8 @@ __all__ = ['EVENTS', 'RULES', 'RANKING', 'LeNet5', 'accuracy', 'predict', 'Callb
 import math, time
 import torch, torch.nn as nn, torch.nn.functional as F
 from .pergrad import LAYERS, check_layers
-from .weights import _check_ak, gradsim_weights, rank_drop_weights, oracle_weights, rectified_gaussian_weights, uniform_random_weights
+from .weights import (_check_ak, gradsim_weights, rank_drop_weights, oracle_weights,
+                                rectified_gaussian_weights, uniform_random_weights)
 from .gradsim import GradSim
 from .data import NoisyData, to_float, batch_indices, rng
 
@@ -21,7 +22,8 @@ class LeNet5(nn.Module):
     def __init__(self, classes=10): # number of outputs
         super().__init__()
         self.conv1, self.conv2 = nn.Conv2d(3, 6, 5), nn.Conv2d(6, 16, 5)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 84), nn.Linear(84, classes)
+        self.fc1, self.fc2, self.fc3 = (nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 84),
+                                        nn.Linear(84, classes))
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
@@ -36,7 +38,8 @@ def accuracy(model, # a classifier
              bs=2000): # images per forward pass
     "Top-1 accuracy (%) of `model` on uint8 images `x` with labels `y`"
     was = model.training; model.eval()
-    correct = sum((model(to_float(x[i:i + bs])).argmax(1) == y[i:i + bs]).sum().item() for i in range(0, len(y), bs))
+    correct = sum((model(to_float(x[i:i + bs])).argmax(1) == y[i:i + bs]).sum().item()
+                  for i in range(0, len(y), bs))
     model.train(was)
     return 100 * correct / len(y)
 
@@ -44,7 +47,7 @@ def accuracy(model, # a classifier
 def predict(model, # a classifier
             x, # uint8 images (n, 3, 32, 32)
             bs=2000, # images per forward pass
-            proba=False): # return the softmax probabilities (n, classes) instead of the predicted classes
+            proba=False): # return softmax probabilities (n, classes), not predicted classes
     "Predicted classes of `model` for uint8 images `x`, or with `proba` its softmax probabilities"
     was = model.training; model.eval()
     head = (lambda z: z.softmax(1)) if proba else (lambda z: z.argmax(1))
@@ -54,10 +57,12 @@ def predict(model, # a classifier
 
 # %% ../nbs/05_learner.ipynb #2cc165d4
 class Callback:
-    "A callback: methods named after the `Learner`'s events, each called with the learner; lower `order` runs first"
+    ("A callback: methods named after the `Learner`'s events, each called with the learner; "
+     "lower `order` runs first")
     order = 0
 
-EVENTS = ('before_fit', 'before_epoch', 'backward', 'after_backward', 'after_batch', 'after_epoch', 'after_fit', 'cleanup_fit')
+EVENTS = ('before_fit', 'before_epoch', 'backward', 'after_backward', 'after_batch', 'after_epoch',
+          'after_fit', 'cleanup_fit')
 
 # %% ../nbs/05_learner.ipynb #98188582
 class MeanLoss(Callback):
@@ -78,18 +83,22 @@ def top5(hist): # a history from `Learner.fit`
 class Metrics(Callback):
     "Per epoch: the mean training loss, the test accuracy and the seconds it took"
     def before_epoch(self, learn): self.t0, self.loss_sum = time.perf_counter(), 0.
-    def after_batch(self, learn): self.loss_sum += learn.losses.detach().sum()   # a tensor: no wait for a GPU
+    # a tensor: no wait for a GPU
+    def after_batch(self, learn): self.loss_sum += learn.losses.detach().sum()
     def after_epoch(self, learn):
         if not torch.isfinite(self.loss_sum):
-            raise ValueError(f"training diverged: epoch {learn.epoch}'s loss is NaN or inf; lower the learning rate (lr={learn.lr}) or check the inputs")
-        learn.record |= {'train_loss': self.loss_sum.item() / len(learn.y), 'test_acc': accuracy(learn.model, learn.x_test, learn.y_test),
+            raise ValueError(f"training diverged: epoch {learn.epoch}'s loss is NaN or inf; "
+                             f"lower the learning rate (lr={learn.lr}) or check the inputs")
+        learn.record |= {'train_loss': self.loss_sum.item() / len(learn.y),
+                         'test_acc': accuracy(learn.model, learn.x_test, learn.y_test),
                          'seconds': time.perf_counter() - self.t0}
 
 # %% ../nbs/05_learner.ipynb #7863a868
 class Recorder(Callback):
     "The history: `config` (the run's settings), one record per epoch, and `last5`"
     order = 90
-    def before_fit(self, learn): learn.hist = {'config': learn.config | {'epochs': learn.epochs}, 'epochs': []}
+    def before_fit(self, learn):
+        learn.hist = {'config': learn.config | {'epochs': learn.epochs}, 'epochs': []}
     def after_epoch(self, learn): learn.hist['epochs'].append(learn.record)
     def after_fit(self, learn): learn.hist['last5'] = last5(learn.hist)
 
@@ -102,9 +111,11 @@ class ProgressBar(Callback):
         self.desc, self.on = desc, on
     def before_fit(self, learn):
         from tqdm.auto import tqdm
-        self.bar = tqdm(total=learn.epochs * learn.n_batches, desc=self.desc, disable=not self.on, leave=False, mininterval=1)
+        self.bar = tqdm(total=learn.epochs * learn.n_batches, desc=self.desc, disable=not self.on,
+                        leave=False, mininterval=1)
     def after_batch(self, learn): self.bar.update()
-    def after_epoch(self, learn): self.bar.set_postfix(epoch=learn.epoch, test_acc=f"{learn.record['test_acc']:.2f}")
+    def after_epoch(self, learn):
+        self.bar.set_postfix(epoch=learn.epoch, test_acc=f"{learn.record['test_acc']:.2f}")
     def cleanup_fit(self, learn):
         if hasattr(self, 'bar'): self.bar.close()
 
@@ -120,32 +131,41 @@ def default_device():
 
 # %% ../nbs/05_learner.ipynb #73cafa83
 class Learner:
-    "The training loop with an event at every named point; `fit` returns the history the callbacks recorded"
+    ("The training loop with an event at every named point; "
+     "`fit` returns the history the callbacks recorded")
     def __init__(self, model:nn.Module, # the network, already initialised
                  data:NoisyData, # training images with noisy and true labels, and the test set
                  loss_fn=ce_loss, # per-example loss: (logits, labels) -> one loss per example
                  bs:int=128, # batch size
                  lr:float=1e-3, # Adam's learning rate
                  gamma:float=0.85, # learning-rate decay per epoch
-                 seed:int=0, # seeds the batch order and any random draws of the callbacks (`learn.gen`)
-                 cbs=(), # callbacks; at most one may define `backward` (the aggregation rule; default `MeanLoss`)
+                 seed:int=0, # seeds the batch order and the callbacks' random draws (`learn.gen`)
+                 cbs=(), # callbacks; max one with `backward` (aggregation rule; default `MeanLoss`)
                  device=None, # default: CUDA when present, else the CPU
                  config:dict=None): # settings the callbacks were built from, kept in the history
         cbs = list(cbs)
         rules = [cb for cb in cbs if hasattr(cb, 'backward')]
-        if len(rules) > 1: raise ValueError(f"cbs: {len(rules)} aggregation rules ({', '.join(type(cb).__name__ for cb in rules)}); give at most one")
-        cbs += [cb() for cb in (Metrics, Recorder) if not any(isinstance(c, cb) for c in cbs)] + ([] if rules else [MeanLoss()])
-        self.cbs = sorted(cbs, key=lambda cb: cb.order)   # stable: equal orders keep the order given
+        if len(rules) > 1:
+            raise ValueError(f"cbs: {len(rules)} aggregation rules "
+                             f"({', '.join(type(cb).__name__ for cb in rules)}); give at most one")
+        cbs += [cb() for cb in (Metrics, Recorder)
+                if not any(isinstance(c, cb) for c in cbs)] + ([] if rules else [MeanLoss()])
+        # stable: equal orders keep the order given
+        self.cbs = sorted(cbs, key=lambda cb: cb.order)
         self.device = torch.device(device) if device else default_device()
-        self.model, self.data, self.loss_fn, self.bs, self.lr, self.seed = model.to(self.device), data, loss_fn, bs, lr, seed
+        self.model, self.data, self.loss_fn, self.bs, self.lr, self.seed = (
+            model.to(self.device), data, loss_fn, bs, lr, seed)
         self.gen = rng('batches', seed)
         self.opt = torch.optim.Adam(self.model.parameters(), lr)
         self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma)
-        self.x, self.y, self.true, self.x_test, self.y_test = (t.to(self.device) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
+        self.x, self.y, self.true, self.x_test, self.y_test = (
+            t.to(self.device) for t in (data.x, data.y, data.true, data.x_test, data.y_test))
         self.labels = self.y   # the labels trained on; a relabelling callback replaces them
-        self.config = {**(config or {}), 'bs': bs, 'lr': lr, 'gamma': gamma, 'seed': seed, 'n_train': len(self.y), 'n_test': len(self.y_test),
+        self.config = {**(config or {}), 'bs': bs, 'lr': lr, 'gamma': gamma, 'seed': seed,
+                       'n_train': len(self.y), 'n_test': len(self.y_test),
                        'noise': data.noise, 'order': data.order, 'device': str(self.device),
-                       'threads': torch.get_num_threads()}   # float sums, so a run's exact numbers, depend on the thread count
+                       # float sums, so a run's exact numbers, depend on the thread count
+                       'threads': torch.get_num_threads()}
 
     def __call__(self, event):
         for cb in self.cbs:
@@ -176,7 +196,9 @@ def fit(self:Learner, epochs:int): # passes over the training set
         self('before_fit')
         for self.epoch in range(1, epochs + 1):
             self('before_epoch')
-            for self.idx in torch.cat(batch_indices(len(self.y), self.bs, self.gen)).to(self.device).split(self.bs): self.one_batch()
+            for self.idx in (torch.cat(batch_indices(len(self.y), self.bs, self.gen))
+                             .to(self.device).split(self.bs)):
+                self.one_batch()
             self.sched.step()
             self.record = {'epoch': self.epoch}
             self('after_epoch')
@@ -186,15 +208,18 @@ def fit(self:Learner, epochs:int): # passes over the training set
 
 # %% ../nbs/05_learner.ipynb #66e3b945
 class ControlWeights(Callback):
-    "Aggregation rule of the controls: 'oracle' (weight 0 on wrong labels), 'rectified_gaussian' or 'uniform_random' weights"
+    ("Aggregation rule of the controls: 'oracle' (weight 0 on wrong labels), "
+     "'rectified_gaussian' or 'uniform_random' weights")
     def __init__(self, rule): # one of 'oracle', 'rectified_gaussian', 'uniform_random'
         if rule not in ('oracle', 'rectified_gaussian', 'uniform_random'):
-            raise ValueError(f"rule: expected 'oracle', 'rectified_gaussian' or 'uniform_random', got {rule!r}")
+            raise ValueError("rule: expected 'oracle', 'rectified_gaussian' or 'uniform_random', "
+                             f"got {rule!r}")
         self.rule = rule
     def backward(self, learn):
         m, dev = len(learn.yb), learn.yb.device
-        w = oracle_weights(learn.yb, learn.true[learn.idx]) if self.rule == 'oracle' else \
-            rectified_gaussian_weights(m, learn.gen, dev) if self.rule == 'rectified_gaussian' else uniform_random_weights(m, learn.gen, dev)
+        w = (oracle_weights(learn.yb, learn.true[learn.idx]) if self.rule == 'oracle' else
+             rectified_gaussian_weights(m, learn.gen, dev) if self.rule == 'rectified_gaussian' else
+             uniform_random_weights(m, learn.gen, dev))
         (w * learn.losses).sum().backward()
         learn.weights = w
 
@@ -205,27 +230,32 @@ class GradSimStep(Callback):
                  a=4.0, # annealing scale
                  k=4, # top-k partners (None: all)
                  within_class=False, # partners must share the example's label
-                 warmup=0): # epochs of plain mean steps first (notebook 27); the hooks go on after them
+                 warmup=0): # epochs of plain mean steps first (notebook 27); hooks go on after them
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
         _check_ak(a, k)   # now, not at the first step
-        self.layers, self.a, self.k, self.within_class, self.warmup = layers, a, k, within_class, warmup
+        self.layers, self.a, self.k, self.within_class, self.warmup = (
+            layers, a, k, within_class, warmup)
     def step_weights(self, scores): return scores
     def _weigh(self, gram, labels):
         self.scores = gradsim_weights(gram, self.a, self.k, labels if self.within_class else None)
         return self.step_weights(self.scores)
-    def before_fit(self, learn): self.chosen = check_layers(learn.model, self.layers)   # checked before any epoch
+    # checked before any epoch
+    def before_fit(self, learn): self.chosen = check_layers(learn.model, self.layers)
     def before_epoch(self, learn):
-        if learn.epoch == self.warmup + 1: self.gs = GradSim(learn.model, self.chosen, self.a, self.k, weight_fn=self._weigh)
+        if learn.epoch == self.warmup + 1:
+            self.gs = GradSim(learn.model, self.chosen, self.a, self.k, weight_fn=self._weigh)
     def backward(self, learn):
-        if learn.epoch <= self.warmup: return learn.losses.mean().backward()   # warm-up: a plain step, no scores
+        # warm-up: a plain step, no scores
+        if learn.epoch <= self.warmup: return learn.losses.mean().backward()
         learn.weights = self.gs.backward(learn.losses, learn.yb)
         learn.scores = self.scores
     def cleanup_fit(self, learn):
         if hasattr(self, 'gs'): self.gs.remove()
 
 class RankDrop(GradSimStep):
-    "Aggregation rule: rank by the gradsim scores, weight 0 on the fraction `q` ranked lowest (or highest), uniform on the rest"
+    ("Aggregation rule: rank by the gradsim scores, weight 0 on the fraction `q` ranked lowest "
+     "(or highest), uniform on the rest")
     def __init__(self, q=0.2, # fraction of the batch to drop
                  drop='bottom', # 'bottom' (the lowest-ranked) or 'top'
                  **kwargs): # `GradSimStep`'s layers, a, k
@@ -234,7 +264,8 @@ class RankDrop(GradSimStep):
     def step_weights(self, scores): return rank_drop_weights(scores, self.q, self.drop)
 
 # %% ../nbs/05_learner.ipynb #05a47e0a
-RULES = ('vanilla', 'oracle', 'gradsim', 'within_class', 'rank_drop', 'rectified_gaussian', 'uniform_random')
+RULES = ('vanilla', 'oracle', 'gradsim', 'within_class', 'rank_drop', 'rectified_gaussian',
+         'uniform_random')
 
 def aggregation(rule, # one of `RULES`
                 layers='last', # gradient rules: which layers' gradients are compared
@@ -244,9 +275,11 @@ def aggregation(rule, # one of `RULES`
                 drop='bottom', # rank_drop: 'bottom' or 'top'
                 warmup=0): # gradient rules: plain epochs first
     "The aggregation callback of a rule named in `RULES`"
-    if rule not in RULES: raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
+    if rule not in RULES:
+        raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES)}")
     if rule == 'vanilla': return MeanLoss()
-    if rule in ('gradsim', 'within_class'): return GradSimStep(layers, a, k, within_class=rule == 'within_class', warmup=warmup)
+    if rule in ('gradsim', 'within_class'):
+        return GradSimStep(layers, a, k, within_class=rule == 'within_class', warmup=warmup)
     if rule == 'rank_drop': return RankDrop(q, drop, layers=layers, a=a, k=k, warmup=warmup)
     return ControlWeights(rule)
 
@@ -254,30 +287,43 @@ def aggregation(rule, # one of `RULES`
 RANKING = ('top10_flipped', 'bottom10_flipped', 'auroc', 'flipped_weight')
 
 def _ranking(scores, flipped, n=10, weights=None):
-    "The `RANKING` statistics as one tensor, with no boolean indexing or .item(), so a GPU step need not wait for them"
+    ("The `RANKING` statistics as one tensor, with no boolean indexing or .item(), "
+     "so a GPU step need not wait for them")
     n, weights, f = min(n, len(scores)), scores if weights is None else weights, flipped.float()
-    wins = (scores[:, None] > scores[None]).float() + 0.5 * (scores[:, None] == scores[None]).float()
-    auroc = (1 - f) @ wins @ f / ((1 - f).sum() * f.sum())   # 0/0 = nan when the batch lacks clean or flipped examples
-    return torch.stack([f[scores.topk(n).indices].sum(), f[(-scores).topk(n).indices].sum(), auroc, (weights * f).sum() / weights.sum()])
+    wins = ((scores[:, None] > scores[None]).float()
+            + 0.5 * (scores[:, None] == scores[None]).float())
+    # 0/0 = nan when the batch lacks clean or flipped examples
+    auroc = (1 - f) @ wins @ f / ((1 - f).sum() * f.sum())
+    return torch.stack([f[scores.topk(n).indices].sum(),
+                        f[(-scores).topk(n).indices].sum(),
+                        auroc,
+                        (weights * f).sum() / weights.sum()])
 
 def ranking_stats(scores, # one score per example, higher = more trusted
                   flipped, # True where the label is wrong
                   n=10, # how many highest and lowest to count
                   weights=None): # the step's weights, if not the scores
-    "Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, share of `weights` (default: scores) on flipped"
+    ("Flipped examples among the n highest and n lowest `scores`, AUROC clean vs flipped, "
+     "share of `weights` (default: scores) on flipped")
     top, bottom, auroc, fw = _ranking(scores, flipped, n, weights).tolist()
     return dict(zip(RANKING, (int(top), int(bottom), auroc, fw)))
 
 # %% ../nbs/05_learner.ipynb #d1d9ab51
 class RankingStats(Callback):
-    "Per epoch, the mean over batches of the `RANKING` statistics of a rule's scores (rules without scores record none)"
+    ("Per epoch, the mean over batches of the `RANKING` statistics of a rule's scores "
+     "(rules without scores record none)")
     order = 10
     def before_epoch(self, learn): self.rows = []
     def after_backward(self, learn):
-        if learn.scores is not None: self.rows.append(_ranking(learn.scores, learn.yb != learn.true[learn.idx], weights=learn.weights))
+        if learn.scores is not None:
+            self.rows.append(_ranking(learn.scores, learn.yb != learn.true[learn.idx],
+                                      weights=learn.weights))
     def after_epoch(self, learn):
-        rows = torch.stack(self.rows).tolist() if self.rows else []   # the epoch's one wait for the device
-        if rows: learn.record |= {key: sum(r[i] for r in rows) / len(rows) for i, key in enumerate(RANKING)}
+        # the epoch's one wait for the device
+        rows = torch.stack(self.rows).tolist() if self.rows else []
+        if rows:
+            learn.record |= {key: sum(r[i] for r in rows) / len(rows)
+                             for i, key in enumerate(RANKING)}
 
 # %% ../nbs/05_learner.ipynb #c3b6c7c3
 import json, os

@@ -12,7 +12,7 @@ from .learner import ce_loss
 # %% ../nbs/22_losses.ipynb #95a508f4
 def gce_loss(logits, # (m, C) the model's outputs before the softmax
              y, # (m,) the (possibly wrong) labels
-             q=0.7): # GCE's exponent (ρ in the text); q -> 0 gives cross-entropy, q = 1 gives 1 - p_y
+             q=0.7): # GCE's exponent (ρ in text); q -> 0 gives cross-entropy, q = 1 gives 1 - p_y
     "Generalised cross-entropy (1 - p_y^q) / q, one loss per example"
     return (1 - F.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1).mul(q).exp()) / q
 
@@ -22,15 +22,17 @@ def sce_loss(logits, # (m, C) the model's outputs before the softmax
              alpha=0.1, # weight of the cross-entropy term
              beta=1.0, # weight of the reverse cross-entropy term
              A=-4.0): # the value that replaces log 0 in the reverse cross-entropy
-    "Symmetric cross-entropy: alpha CE + beta RCE, RCE = -A (1 - p_y) (log 0 taken as A), one loss per example"
+    ("Symmetric cross-entropy: alpha CE + beta RCE, RCE = -A (1 - p_y) (log 0 taken as A), "
+     "one loss per example")
     p_y = logits.softmax(1).gather(1, y[:, None]).squeeze(1)
     return alpha * ce_loss(logits, y) - beta * A * (1 - p_y)
 
 # %% ../nbs/22_losses.ipynb #37c436b6
 def bootstrap_loss(logits, # (m, C) the model's outputs before the softmax
                    y, # (m,) the (possibly wrong) labels
-                   beta=0.95): # weight of the label in the target (λ in the text); the rest goes to the prediction
-    "Soft bootstrapping: cross-entropy against beta * label + (1 - beta) * prediction, one loss per example"
+                   beta=0.95): # label's share of the target (λ in text); the rest: the prediction
+    ("Soft bootstrapping: cross-entropy against beta * label + (1 - beta) * prediction, "
+     "one loss per example")
     logp = F.log_softmax(logits, 1)
     return beta * ce_loss(logits, y) - (1 - beta) * (logp.exp() * logp).sum(1)
 
@@ -42,4 +44,8 @@ def smooth_loss(logits, # (m, C) the model's outputs before the softmax
     return F.cross_entropy(logits, y, reduction='none', label_smoothing=eps)
 
 # %% ../nbs/22_losses.ipynb #5ac5ce11
-LOSSES = {'ce': ce_loss, 'gce': gce_loss, 'sce': sce_loss, 'bootstrap': bootstrap_loss, 'smooth': smooth_loss}
+LOSSES = {'ce': ce_loss,
+          'gce': gce_loss,
+          'sce': sce_loss,
+          'bootstrap': bootstrap_loss,
+          'smooth': smooth_loss}

@@ -29,7 +29,8 @@ class Memorisation(Callback):
     def __init__(self, n=5000): # examples in the sample (all, if fewer); the same in every run
         self.n = n
     def before_fit(self, learn):
-        self.idx = torch.randperm(len(learn.y), generator=rng('memorisation', 0))[:self.n].to(learn.device)
+        self.idx = (torch.randperm(len(learn.y), generator=rng('memorisation', 0))[:self.n]
+                    .to(learn.device))
     def after_epoch(self, learn):
         pred = predict(learn.model, learn.x[self.idx])
         shares = memorised_shares(pred, learn.y[self.idx], learn.true[self.idx])
@@ -58,8 +59,10 @@ class WideCNN(nn.Module):
 MODELS = {'lenet5': LeNet5, 'wide_cnn': WideCNN}
 
 def make_model(name='lenet5'): # one of `MODELS`
-    "A freshly initialised network named in `MODELS`, from torch's global random state (seed it first)"
-    if name not in MODELS: raise ValueError(f"model: unknown network {name!r}; choose one of {', '.join(MODELS)}")
+    ("A freshly initialised network named in `MODELS`, from torch's global random state "
+     "(seed it first)")
+    if name not in MODELS:
+        raise ValueError(f"model: unknown network {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]()
 
 # %% ../nbs/29_memorise.ipynb #efeba0ef
@@ -85,9 +88,10 @@ def peer_of(model): # a network
 
 # %% ../nbs/29_memorise.ipynb #cfd9cb4e
 class CoTeaching(Callback):
-    "Aggregation rule of co-teaching: each of two networks steps on the small-loss share the other picks"
+    ("Aggregation rule of co-teaching: each of two networks steps on the small-loss share "
+     "the other picks")
     def __init__(self, make, # makes the peer network, with no arguments
-                 ramp=10): # epochs over which the forget rate grows; the noise estimate is kept after
+                 ramp=10): # epochs the forget rate grows over; the noise estimate is kept after
         self.make, self.ramp = make, ramp
     def before_fit(self, learn):
         self.peer = self.make().to(learn.device)
@@ -113,14 +117,16 @@ def backward(self:CoTeaching, learn):
 @patch
 def after_epoch(self:CoTeaching, learn):
     self.sched.step()
-    if learn.epoch <= self.ramp: self.tau = wrong_share(self.last_loss)   # re-estimated during the ramp
+    # re-estimated during the ramp
+    if learn.epoch <= self.ramp: self.tau = wrong_share(self.last_loss)
     learn.record |= {'forget_rate': self.rate, 'tau_estimate': self.tau}
 
 # %% ../nbs/29_memorise.ipynb #a29dc73f
 def holdout_split(data:NoisyData, # the noisy training set and the test set
                   frac=0.1, # share of the training set held out
                   seed=0): # draws which examples
-    "(training part, held-out part) of `data`: a random `frac` of the training examples, labels as noisy"
+    ("(training part, held-out part) of `data`: a random `frac` of the training examples, "
+     "labels as noisy")
     if not 0 < frac < 1: raise ValueError(f"frac: expected a share in (0, 1), got {frac!r}")
     perm = torch.randperm(len(data.y), generator=rng('holdout', seed))
     n = round(frac * len(data.y))
@@ -130,12 +136,15 @@ def holdout_split(data:NoisyData, # the noisy training set and the test set
 
 # %% ../nbs/29_memorise.ipynb #ebd71cce
 class EarlyStopping(Callback):
-    "Per epoch, the accuracy on held-out noisy labels; hist['early_stop']: the epoch it picks, its test accuracy"
+    ("Per epoch, the accuracy on held-out noisy labels; "
+     "hist['early_stop']: the epoch it picks, its test accuracy")
     order = 20
     def __init__(self, held:NoisyData): # the held-out part, from `holdout_split`
         self.held = held
-    def before_fit(self, learn): self.x, self.y = self.held.x.to(learn.device), self.held.y.to(learn.device)
-    def after_epoch(self, learn): learn.record['holdout_acc'] = accuracy(learn.model, self.x, self.y)
+    def before_fit(self, learn):
+        self.x, self.y = self.held.x.to(learn.device), self.held.y.to(learn.device)
+    def after_epoch(self, learn):
+        learn.record['holdout_acc'] = accuracy(learn.model, self.x, self.y)
     def after_fit(self, learn):
         e = max(learn.hist['epochs'], key=lambda e: e['holdout_acc'])   # the first of equals
         learn.hist['early_stop'] = {k: e[k] for k in ('epoch', 'holdout_acc', 'test_acc')}

@@ -19,58 +19,73 @@ def ema_update(mem, # (n,) memory of every example
                idx, # the batch's example indices
                s, # their scores at this visit
                decay): # beta: the share of the old memory kept
-    "Update the exponential moving average of the batch's scores in place; a first visit sets the memory"
+    ("Update the exponential moving average of the batch's scores in place; "
+     "a first visit sets the memory")
     mem[idx] = torch.where(seen[idx], decay * mem[idx] + (1 - decay) * s, s)
     seen[idx] = True
 
 # %% ../nbs/27_memory.ipynb #1fbdea56
 def mixture_threshold(v, # scores of every example, higher = more trusted
                       iters=100): # EM iterations
-    "The score below which a two-component 1-d Gaussian mixture fitted to `v` finds the low component likelier (-inf: keep all)"
+    ("The score below which a two-component 1-d Gaussian mixture fitted to `v` "
+     "finds the low component likelier (-inf: keep all)")
     v = v.detach().double().flatten()
     if len(v) < 10 or v.std() == 0: return -math.inf
-    mu, sd = torch.quantile(v, torch.tensor([0.25, 0.75], dtype=v.dtype, device=v.device)), v.std().repeat(2)
+    mu, sd = (torch.quantile(v, torch.tensor([0.25, 0.75], dtype=v.dtype, device=v.device)),
+              v.std().repeat(2))
     pi = torch.full((2,), 0.5, dtype=v.dtype, device=v.device)
     for _ in range(iters):
-        r = (pi.log() - sd.log() - 0.5 * ((v[:, None] - mu) / sd) ** 2).softmax(1)   # each value's responsibilities
+        # each value's responsibilities
+        r = (pi.log() - sd.log() - 0.5 * ((v[:, None] - mu) / sd) ** 2).softmax(1)
         nk = r.sum(0).clamp_min(1e-12)
         pi, mu = nk / len(v), (r * v[:, None]).sum(0) / nk
         sd = ((r * (v[:, None] - mu) ** 2).sum(0) / nk).sqrt().clamp_min(1e-6 * float(v.std()))
     lo, hi = mu.argsort()
     post_hi = (pi.log() - sd.log() - 0.5 * ((v[:, None] - mu) / sd) ** 2).softmax(1)[:, hi]
-    between = (v >= mu[lo]) & (v <= mu[hi]) & (post_hi >= 0.5)   # the crossing between the two means
+    # the crossing between the two means
+    between = (v >= mu[lo]) & (v <= mu[hi]) & (post_hi >= 0.5)
     return float(v[between].min()) if between.any() else float(mu[hi])
 
 # %% ../nbs/27_memory.ipynb #050960b1
 class AgreementStep(Callback):
-    "Aggregation rule: weight each example by an EMA of its score across epochs (gradient agreement or loss), after `warmup` plain epochs"
+    ("Aggregation rule: weight each example by an EMA of its score across epochs "
+     "(gradient agreement or loss), after `warmup` plain epochs")
     def __init__(self, signal='gradsim', # 'gradsim' (m w_i of eq. 1) or 'loss' (-loss)
-                 decay=0.8, # beta, the share of the old memory a visit keeps (0: this visit only; 0.8 chosen below)
-                 select='soft', # 'soft': w proportional to the memory (gradsim); 'mixture': drop those below the mixture threshold
+                 decay=0.8, # beta: old memory's share kept (0: this visit only; 0.8 chosen below)
+                 select='soft', # 'soft': w ∝ memory (gradsim); 'mixture': drop below mixture cutoff
                  warmup=0, # epochs of plain mean steps first (the memory fills meanwhile)
                  layers='last', # gradsim signal: which layers' gradients are compared
                  a=4.0, # gradsim signal: annealing scale
                  k=4): # gradsim signal: top-k
-        if signal not in ('gradsim', 'loss'): raise ValueError(f"signal: expected 'gradsim' or 'loss', got {signal!r}")
-        if select not in ('soft', 'mixture'): raise ValueError(f"select: expected 'soft' or 'mixture', got {select!r}")
+        if signal not in ('gradsim', 'loss'):
+            raise ValueError(f"signal: expected 'gradsim' or 'loss', got {signal!r}")
+        if select not in ('soft', 'mixture'):
+            raise ValueError(f"select: expected 'soft' or 'mixture', got {select!r}")
         if select == 'soft' and signal == 'loss':
-            raise ValueError("select: 'soft' weights need positive scores, which a loss does not give; for rule 'small_loss' use "
+            raise ValueError("select: 'soft' weights need positive scores, "
+                             "which a loss does not give; for rule 'small_loss' use "
                              "select='mixture' (gradsim-main --select mixture)")
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
             raise ValueError(f"decay: expected a number in [0, 1), got {decay!r}")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: expected an integer >= 0 (epochs), got {warmup!r}")
         _check_ak(a, k)
-        self.signal, self.decay, self.select, self.warmup, self.layers, self.a, self.k = signal, decay, select, warmup, layers, a, k
+        self.signal, self.decay, self.select, self.warmup, self.layers, self.a, self.k = (
+            signal, decay, select, warmup, layers, a, k)
 
     def before_fit(self, learn):
         self.learn, n = learn, len(learn.y)
-        self.mem, self.seen = torch.zeros(n, device=learn.device), torch.zeros(n, dtype=torch.bool, device=learn.device)
+        self.mem, self.seen = (torch.zeros(n, device=learn.device),
+                               torch.zeros(n, dtype=torch.bool, device=learn.device))
         if self.signal == 'gradsim':
-            self.gs = GradSim(learn.model, check_layers(learn.model, self.layers), self.a, self.k, weight_fn=lambda gram, _: self._step_weights(len(gram) * gradsim_weights(gram, self.a, self.k)))
+            self.gs = GradSim(learn.model, check_layers(learn.model, self.layers), self.a, self.k,
+                              weight_fn=lambda gram, _: self._step_weights(
+                                  len(gram) * gradsim_weights(gram, self.a, self.k)))
 
     def before_epoch(self, learn):
         self.plain, self.tau = learn.epoch <= self.warmup, -math.inf
-        if self.select == 'mixture' and not self.plain and bool(self.seen.any()): self.tau = mixture_threshold(self.mem[self.seen])   # once an epoch
+        if self.select == 'mixture' and not self.plain and bool(self.seen.any()):
+            self.tau = mixture_threshold(self.mem[self.seen])   # once an epoch
 
     def _step_weights(self, s):
         "Remember this visit's scores `s`; the step's weights from the memory"
@@ -86,8 +101,10 @@ class AgreementStep(Callback):
         else:
             w = self._step_weights(-learn.losses)
             (w * learn.losses).sum().backward()
-        # scores on the scale of gradsim's weights (the memory holds m w_i), so that `TrackWeights` reads both alike
-        learn.weights, learn.scores = w, self.mem[learn.idx] / (len(w) if self.signal == 'gradsim' else 1)
+        # scores on the scale of gradsim's weights (the memory holds m w_i),
+        # so that `TrackWeights` reads both alike
+        learn.weights, learn.scores = (
+            w, self.mem[learn.idx] / (len(w) if self.signal == 'gradsim' else 1))
 
     def cleanup_fit(self, learn):
         if hasattr(self, 'gs'): self.gs.remove()
@@ -96,11 +113,17 @@ class AgreementStep(Callback):
 class TrackLoss(Callback):
     "Each training example's mean loss over its visits, as hist['example_loss']"
     order = 15
-    def before_fit(self, learn): self.seen = torch.zeros(2, len(learn.y), device=learn.device)   # per example: sum of losses, visits
-    def after_backward(self, learn): self.seen[:, learn.idx] += torch.stack([learn.losses.detach(), torch.ones_like(learn.losses)])
-    def after_fit(self, learn): learn.hist['example_loss'] = [round(v, 5) for v in (self.seen[0] / self.seen[1].clamp_min(1)).tolist()]
+    # per example: sum of losses, visits
+    def before_fit(self, learn): self.seen = torch.zeros(2, len(learn.y), device=learn.device)
+    def after_backward(self, learn):
+        self.seen[:, learn.idx] += torch.stack([learn.losses.detach(),
+                                                torch.ones_like(learn.losses)])
+    def after_fit(self, learn):
+        learn.hist['example_loss'] = [round(v, 5) for v in
+                                      (self.seen[0] / self.seen[1].clamp_min(1)).tolist()]
 
-def keep_by_mixture(trust): # one score per example, higher = more trusted (a mean weight, or a negated mean loss)
-    "Boolean mask of the examples to keep: those at or above the two-component mixture threshold of `trust`"
+def keep_by_mixture(trust): # per-example score, higher = more trusted (mean weight, or -mean loss)
+    ("Boolean mask of the examples to keep: "
+     "those at or above the two-component mixture threshold of `trust`")
     trust = torch.as_tensor(trust, dtype=torch.float64)
     return trust >= mixture_threshold(trust)

@@ -15,8 +15,9 @@ def naive_per_example_grads(model, # the network
                             x, # a batch of inputs
                             y, # the targets, one per example
                             params=None, # the parameters to differentiate; None: all of `model`'s
-                            loss_fn=F.cross_entropy): # called as loss_fn(model(x), y, reduction='none')
-    "Per-example gradients as an (m, P) tensor, one backward per example: the slow, obviously correct reference"
+                            loss_fn=F.cross_entropy): # called with (model(x), y, reduction='none')
+    ("Per-example gradients as an (m, P) tensor, one backward per example: "
+     "the slow, obviously correct reference")
     params = list(model.parameters()) if params is None else list(params)
     losses = loss_fn(model(x), y, reduction='none')
     rows = [torch.autograd.grad(l, params, retain_graph=True) for l in losses]
@@ -31,125 +32,170 @@ def trainable(p): # a parameter, or None (a layer built with bias=False has bias
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 def _holders(model):
-    "Parameter id -> names of every module attribute that holds it ('fc.weight'): more than one means tied weights"
+    ("Parameter id -> names of every module attribute that holds it ('fc.weight'): "
+     "more than one means tied weights")
     holders = {}
     for name, mod in model.named_modules():
-        for pn, p in mod.named_parameters(recurse=False): holders.setdefault(id(p), []).append(f"{name or type(mod).__name__}.{pn}")
+        for pn, p in mod.named_parameters(recurse=False):
+            holders.setdefault(id(p), []).append(f"{name or type(mod).__name__}.{pn}")
     return holders
 
-LAYERS = {'last': 1, 'last2': 2, 'all': None}   # the book's names: how many of the last trained Linear/Conv2d layers
+# the book's names: how many of the last trained Linear/Conv2d layers
+LAYERS = {'last': 1, 'last2': 2, 'all': None}
 
 def _label(model):
     "Module id -> \"Linear 'fc3'\", how errors name a layer"
-    return {id(m): f"{type(m).__name__} '{n}'" if n else type(m).__name__ for n, m in model.named_modules()}
+    return {id(m): f"{type(m).__name__} '{n}'" if n else type(m).__name__
+            for n, m in model.named_modules()}
 
 def check_layers(model, # the network
-                 layers=None): # 'last', 'last2', 'all' (None) of its trained Linear and Conv2d layers, or a list of its modules
-    "The modules to compare gradients over: the last one, last two or all of the trained Linear and Conv2d layers (registration order), or `layers`"
-    if hasattr(model, '_orig_mod') and type(model).__name__ == 'OptimizedModule':   # torch.compile's wrapper
-        raise ValueError("model: a torch.compile'd model runs code the per-example hooks do not see; give GradSim the model "
-                         "before compiling it (model._orig_mod) and train that one uncompiled")
+                 layers=None): # 'last', 'last2', 'all' (None) trained Linear/Conv2d, or module list
+    ("The modules to compare gradients over: the last one, last two or all of the trained Linear "
+     "and Conv2d layers (registration order), or `layers`")
+    # torch.compile's wrapper
+    if hasattr(model, '_orig_mod') and type(model).__name__ == 'OptimizedModule':
+        raise ValueError("model: a torch.compile'd model runs code the per-example hooks do not "
+                         "see; give GradSim the model before compiling it (model._orig_mod) "
+                         "and train that one uncompiled")
     label = _label(model)
     if layers is None or isinstance(layers, str):
-        if (layers or 'all') not in LAYERS: raise ValueError(f"layers: expected one of {', '.join(LAYERS)} or a list of modules, got {layers!r}")
-        found = [l for l in model.modules() if isinstance(l, SUPPORTED) and any(trainable(p) for p in (l.weight, l.bias))]   # frozen: left out
+        if (layers or 'all') not in LAYERS:
+            raise ValueError(f"layers: expected one of {', '.join(LAYERS)} or a list of modules, "
+                             f"got {layers!r}")
+        # frozen: left out
+        found = [l for l in model.modules()
+                 if isinstance(l, SUPPORTED) and any(trainable(p) for p in (l.weight, l.bias))]
         n = LAYERS[layers or 'all']
         layers = found if n is None else found[-n:]
     else:
         layers = list(layers)
         twice = [l for i, l in enumerate(layers) if any(l is o for o in layers[:i])]
-        if twice: raise ValueError(f"layers: {label.get(id(twice[0]), type(twice[0]).__name__)} is listed twice; give each module once")
-    if not layers: raise ValueError("layers: the model has no trained nn.Linear or nn.Conv2d; pass layers=[...] naming the modules to compare")
+        if twice:
+            raise ValueError(f"layers: {label.get(id(twice[0]), type(twice[0]).__name__)} "
+                             "is listed twice; give each module once")
+    if not layers:
+        raise ValueError("layers: the model has no trained nn.Linear or nn.Conv2d; "
+                         "pass layers=[...] naming the modules to compare")
     for l in layers:
         if not isinstance(l, SUPPORTED):
-            raise ValueError(f"layers: {label.get(id(l), type(l).__name__)} is not supported; choose nn.Linear or nn.Conv2d modules, e.g. layers=[model.fc3]")
+            raise ValueError(f"layers: {label.get(id(l), type(l).__name__)} is not supported; "
+                             "choose nn.Linear or nn.Conv2d modules, e.g. layers=[model.fc3]")
         if not any(trainable(p) for p in (l.weight, l.bias)):
-            raise ValueError(f"layers: {label.get(id(l), type(l).__name__)} has no trainable parameter (requires_grad=False); choose a layer that is trained")
+            raise ValueError(f"layers: {label.get(id(l), type(l).__name__)} has no trainable "
+                             "parameter (requires_grad=False); choose a layer that is trained")
         if isinstance(l, nn.Conv2d) and l.padding_mode != 'zeros':
-            raise ValueError(f"layers: {label.get(id(l), 'Conv2d')} has padding_mode={l.padding_mode!r}, which is not supported; use padding_mode='zeros' or leave the layer out")
+            raise ValueError(f"layers: {label.get(id(l), 'Conv2d')} has "
+                             f"padding_mode={l.padding_mode!r}, which is not supported; "
+                             "use padding_mode='zeros' or leave the layer out")
     holders = _holders(model)
-    tied = [hs for l in layers for p in (l.weight, l.bias) if trainable(p) and len(hs := holders.get(id(p), [])) > 1]
+    tied = [hs for l in layers for p in (l.weight, l.bias)
+            if trainable(p) and len(hs := holders.get(id(p), [])) > 1]
     if tied:
         names = {id(m): n for n, m in model.named_modules()}
         out = [f"'{names.get(id(l)) or type(l).__name__}'" for l in layers
                if any(trainable(p) and len(holders.get(id(p), [])) > 1 for p in (l.weight, l.bias))]
-        raise ValueError(f"layers: {' and '.join(tied[0])} are one shared parameter (tied weights), and a per-layer Gram misses the cross terms "
-                         f"between its uses; leave {', '.join(out)} out of layers=[...] and choose layers whose parameters no other module holds")
+        raise ValueError(f"layers: {' and '.join(tied[0])} are one shared parameter "
+                         "(tied weights), and a per-layer Gram misses the cross terms between "
+                         f"its uses; leave {', '.join(out)} out of layers=[...] "
+                         "and choose layers whose parameters no other module holds")
     return layers
 
 # %% ../nbs/01_pergrad.ipynb #c60bc7c4
 class Taps:
     "Forward hooks that save each chosen layer's input and output for the next per-example Gram"
     def __init__(self, model, # the network whose forward passes are watched
-                 layers=None, # the modules to compare gradients over; None: every nn.Linear and nn.Conv2d of `model`
-                 batch_first=True): # False: a Linear layer's 3+-dim input is (seq, batch, ...), as for nn.LSTM(batch_first=False)
+                 layers=None, # modules to compare grads over; None: all Linear/Conv2d of `model`
+                 batch_first=True): # False: 3+-dim Linear input is (seq, batch, ...), as in nn.LSTM
         self.layers, self.batch_first = check_layers(model, layers), batch_first
-        self.named = layers is None or isinstance(layers, str)   # chosen by name: a layer that never runs is left out, not an error
+        # chosen by name: a layer that never runs is left out, not an error
+        self.named = layers is None or isinstance(layers, str)
         self.seen = {l: [] for l in self.layers}
         self.label = _label(model)
         self.clock = 0
         self._reset()
         self.handles = [model.register_forward_pre_hook(self._start)]
         self.handles += [l.register_forward_hook(self._save) for l in self.layers]
-        self.handles += [m.register_forward_hook(self._norm) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.handles += [m.register_forward_hook(self._norm) for m in model.modules()
+                         if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
     def _reset(self):
         for v in self.seen.values(): v.clear()
         self.stale, self.ran, self.norms, self.used, self.spent = [], {}, [], False, False
 
     def _start(self, *_):
-        "A forward of the whole model with gradients: the batch whose losses come next (one under no_grad changes nothing)"
+        ("A forward of the whole model with gradients: the batch whose losses come next "
+         "(one under no_grad changes nothing)")
         if not torch.is_grad_enabled(): return
-        if self.used or self.spent: return self._reset()   # the last batch was weighed, or given up on: start afresh
-        # an earlier forward not (yet) weighed: the last one wins, and losses that still use the earlier one are refused
+        # the last batch was weighed, or given up on: start afresh
+        if self.used or self.spent: return self._reset()
+        # an earlier forward not (yet) weighed: the last one wins,
+        # and losses that still use the earlier one are refused
         self.stale += [z.grad_fn for z in self.outputs()]
         for v in self.seen.values(): v.clear()
         self.ran, self.norms = {}, []
 
     def _save(self, layer, inp, out):
-        if not (torch.is_grad_enabled() and out.requires_grad): return  # evaluation: nothing to save
-        if self.used or self.spent: self._reset()   # a layer called directly, not through the model: a new batch too
+        # evaluation: nothing to save
+        if not (torch.is_grad_enabled() and out.requires_grad): return
+        # a layer called directly, not through the model: a new batch too
+        if self.used or self.spent: self._reset()
         a = inp[0]
         self.clock += 1; self.ran.setdefault(layer, self.clock)
         self.seen[layer].append((a.detach(), a._version, out))
-        return out.clone()  # the network goes on with a copy: in-place ops downstream cannot touch `out`
+        # the network goes on with a copy: in-place ops downstream cannot touch `out`
+        return out.clone()
 
     def _norm(self, m, inp, out):
-        "A BatchNorm that normalised with the batch's own statistics: every example's output then depends on the others"
+        ("A BatchNorm that normalised with the batch's own statistics: "
+         "every example's output then depends on the others")
         if torch.is_grad_enabled() and (m.training or m.running_mean is None):
             self.clock += 1; self.norms.append((m, self.clock))
 
     def coupled(self):
-        "The BatchNorm layers that normalised by batch statistics after a chosen layer ran in the last forward: the Gram is then approximate"
+        ("The BatchNorm layers that normalised by batch statistics after a chosen layer ran "
+         "in the last forward: the Gram is then approximate")
         first = min(self.ran.values(), default=None)
         return [self.label[id(m)] for m, t in self.norms if first is not None and t > first]
 
     def _name(self, l): return self.label.get(id(l), type(l).__name__)
 
     def _bdim(self, l, a):
-        "The dimension of `l`'s input `a` that indexes the examples: 1 only for a sequence-first Linear input"
+        ("The dimension of `l`'s input `a` that indexes the examples: "
+         "1 only for a sequence-first Linear input")
         return int(not self.batch_first and isinstance(l, nn.Linear) and a.dim() >= 3)
 
     def _check_batch(self, losses, saved):
-        "check_losses against the batch each chosen layer saw; a layer that sees the examples along another dimension is named"
-        sizes = [(l, a, a.shape[self._bdim(l, a)] if a.dim() else 0) for l, (a, *_) in zip(self.layers, saved)]
-        if not (isinstance(losses, torch.Tensor) and losses.dim() == 1): check_losses(losses, sizes[0][2])
+        ("check_losses against the batch each chosen layer saw; "
+         "a layer that sees the examples along another dimension is named")
+        sizes = [(l, a, a.shape[self._bdim(l, a)] if a.dim() else 0)
+                 for l, (a, *_) in zip(self.layers, saved)]
+        if not (isinstance(losses, torch.Tensor) and losses.dim() == 1):
+            check_losses(losses, sizes[0][2])
         n = len(losses)
         for l, a, b in sizes:
             if b == n: continue
             if isinstance(l, nn.Linear) and a.dim() >= 3:
-                hint = ("inputs are read batch first, (batch, ..., features); if this layer is fed sequence first, (seq, batch, features), "
-                        "pass batch_first=False" if self.batch_first else "with batch_first=False its input is read (seq, batch, ...); "
+                hint = ("inputs are read batch first, (batch, ..., features); "
+                        "if this layer is fed sequence first, (seq, batch, features), "
+                        "pass batch_first=False"
+                        if self.batch_first else
+                        "with batch_first=False its input is read (seq, batch, ...); "
                         "if it is batch first, pass batch_first=True")
-                raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)} whose batch dimension {self._bdim(l, a)} "
-                                 f"has {b} entries, but there are {n} losses; {hint}; otherwise pass one loss per example (reduction='none')")
-            if len({s for *_, s in sizes}) == 1: check_losses(losses, b)   # every layer saw b examples: the losses are wrong
-            raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)}, not one row per example of the {n} losses; "
-                             "each chosen layer must see the batch along its first dimension (a layer fed (batch*seq, features) is not supported)")
+                raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)} "
+                                 f"whose batch dimension {self._bdim(l, a)} has {b} entries, "
+                                 f"but there are {n} losses; {hint}; "
+                                 "otherwise pass one loss per example (reduction='none')")
+            # every layer saw b examples: the losses are wrong
+            if len({s for *_, s in sizes}) == 1: check_losses(losses, b)
+            raise ValueError(f"layers: {self._name(l)} saw an input of shape {tuple(a.shape)}, "
+                             f"not one row per example of the {n} losses; "
+                             "each chosen layer must see the batch along its first dimension "
+                             "(a layer fed (batch*seq, features) is not supported)")
         check_losses(losses, n)
 
     def _prepare(self, l, a, d):
-        "`a` and `d` batch first and in at least float32: a Gram is a sum of squares, and half precision overflows at 65504"
+        ("`a` and `d` batch first and in at least float32: a Gram is a sum of squares, "
+         "and half precision overflows at 65504")
         if self._bdim(l, a): a, d = a.movedim(1, 0), d.movedim(1, 0)
         t = torch.promote_types(torch.promote_types(a.dtype, d.dtype), torch.float32)
         return l, a.to(t), d.to(t)   # no copy when already float32
@@ -159,39 +205,57 @@ class Taps:
         return [v[0][2] for v in self.seen.values() if v]
 
     def check_forward(self):
-        "A one-line error, naming the layer and the cause, unless the last forward can be weighed: once, and each chosen layer once"
+        ("A one-line error, naming the layer and the cause, unless the last forward can be "
+         "weighed: once, and each chosen layer once")
         try: self._check_forward()
-        except ValueError: self.spent = True; raise   # that forward is given up on: the next one starts afresh
+        # that forward is given up on: the next one starts afresh
+        except ValueError: self.spent = True; raise
 
     def _check_forward(self):
-        if self.used: raise ValueError("backward: this forward's losses were weighed already (backward, or weights, called twice); "
-                                       "run the model's forward pass again for the next step")
+        if self.used:
+            raise ValueError("backward: this forward's losses were weighed already "
+                             "(backward, or weights, called twice); "
+                             "run the model's forward pass again for the next step")
         idle = [l for l, v in self.seen.items() if not v]
-        if idle and self.named and len(idle) < len(self.layers):   # e.g. attention's out_proj, whose weight its parent uses directly
-            warnings.warn(f"layers: {', '.join(map(self._name, idle))} did not run as a module, so its gradients are left out of the comparison")
+        # e.g. attention's out_proj, whose weight its parent uses directly
+        if idle and self.named and len(idle) < len(self.layers):
+            warnings.warn(f"layers: {', '.join(map(self._name, idle))} did not run as a module, "
+                          "so its gradients are left out of the comparison")
             self.layers = [l for l in self.layers if l not in idle]
             for l in idle: del self.seen[l]
         elif idle:
-            raise ValueError(f"layers: {self._name(idle[0])} has not run with gradients enabled in a forward since the last step; run "
-                             "the model's forward (not under no_grad) and pass its per-example losses, or choose layers the forward runs")
+            raise ValueError(f"layers: {self._name(idle[0])} has not run with gradients enabled "
+                             "in a forward since the last step; run the model's forward "
+                             "(not under no_grad) and pass its per-example losses, "
+                             "or choose layers the forward runs")
         for l, v in self.seen.items():
-            if len(v) > 1: raise ValueError(f"layers: {self._name(l)} ran {len(v)} times in one forward pass; each chosen layer "
-                                            "must run exactly once per forward (weight sharing is not supported)")
+            if len(v) > 1:
+                raise ValueError(f"layers: {self._name(l)} ran {len(v)} times in one forward pass; "
+                                 "each chosen layer must run exactly once per forward "
+                                 "(weight sharing is not supported)")
 
     def factors(self, losses, retain_graph=True):
-        "(layer, input, output gradient) for every chosen layer, from one backward of `losses.sum()` to the layer outputs"
+        ("(layer, input, output gradient) for every chosen layer, "
+         "from one backward of `losses.sum()` to the layer outputs")
         self.check_forward()
         saved = [self.seen[l][0] for l in self.layers]
         try:
             self._check_batch(losses, saved)
             for l, (a, v, _) in zip(self.layers, saved):
-                if a._version != v: raise ValueError(f"layers: the input of {self._name(l)} was modified in place after the layer ran; "
-                                                     "use an out-of-place op (e.g. inplace=False) before this layer")
-        except ValueError: self.spent = True; raise   # wrong losses: they may be passed again, and a new forward starts afresh
-        self.used = True   # consumed: the next forward starts afresh, and a second call on these losses is an error
-        for v in self.seen.values(): v.clear()   # free the batch's saved tensors now, not at the next forward
-        ds = torch.autograd.grad(losses.sum(), [z for *_, z in saved], retain_graph=retain_graph, allow_unused=True)
-        if any(d is None for d in ds): raise ValueError("losses: a chosen layer did not take part in computing these losses")
+                if a._version != v:
+                    raise ValueError(f"layers: the input of {self._name(l)} was modified in place "
+                                     "after the layer ran; use an out-of-place op "
+                                     "(e.g. inplace=False) before this layer")
+        # wrong losses: they may be passed again, and a new forward starts afresh
+        except ValueError: self.spent = True; raise
+        # consumed: the next forward starts afresh, and a second call on these losses is an error
+        self.used = True
+        # free the batch's saved tensors now, not at the next forward
+        for v in self.seen.values(): v.clear()
+        ds = torch.autograd.grad(losses.sum(), [z for *_, z in saved],
+                                 retain_graph=retain_graph, allow_unused=True)
+        if any(d is None for d in ds):
+            raise ValueError("losses: a chosen layer did not take part in computing these losses")
         return [self._prepare(l, a, d) for l, (a, _, _), d in zip(self.layers, saved, ds)]
 
     @property
@@ -208,18 +272,25 @@ class Taps:
 def check_losses(losses, # what the caller passed as per-example losses
                  m=None): # the number of examples the layers saw; None: not checked
     "Raise a ValueError unless `losses` holds one finite loss per example"
-    if not isinstance(losses, torch.Tensor) or losses.dim() != 1 or (m is not None and len(losses) != m):
+    if (not isinstance(losses, torch.Tensor) or losses.dim() != 1
+            or (m is not None and len(losses) != m)):
         shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
-        raise ValueError(f"losses: expected one loss per example, shape ({m if m is not None else 'm'},), got {shape}; "
+        raise ValueError(f"losses: expected one loss per example, "
+                         f"shape ({m if m is not None else 'm'},), got {shape}; "
                          "compute the loss with reduction='none'")
-    if not len(losses): raise ValueError("losses: empty batch (0 examples), nothing to weigh; skip empty batches before the step")
-    if losses.is_cuda: return   # counting would make every step wait for the GPU; train() checks each epoch's loss instead
+    if not len(losses):
+        raise ValueError("losses: empty batch (0 examples), nothing to weigh; "
+                         "skip empty batches before the step")
+    # counting would make every step wait for the GPU; train() checks each epoch's loss instead
+    if losses.is_cuda: return
     bad = (~torch.isfinite(losses)).sum().item()
-    if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; lower the learning rate or check the inputs")
+    if bad: raise ValueError(f"losses: {bad} of {len(losses)} losses are NaN or inf; "
+                             "lower the learning rate or check the inputs")
 
 # %% ../nbs/01_pergrad.ipynb #a0a52450
 def _conv_input(layer, h):
-    "The conv's input and numeric padding: `padding='same'` (which `F.unfold` does not take) becomes explicit, maybe uneven, zero padding"
+    ("The conv's input and numeric padding: `padding='same'` (which `F.unfold` does not take) "
+     "becomes explicit, maybe uneven, zero padding")
     if layer.padding == 'valid': return h, 0
     if layer.padding != 'same': return h, layer.padding
     pads = []
@@ -250,30 +321,39 @@ def conv_grads(layer, # an nn.Conv2d
     h, pad = _conv_input(layer, h)
     m, cin, H, W = h.shape
     ng, (kh, kw), dout = layer.groups, layer.kernel_size, d.shape[1] // layer.groups
-    # group (i, c) convolves example i's input channel c with the output gradients of the dout channels c feeds
-    ker = d.view(m, ng, 1, dout, *d.shape[2:]).expand(m, ng, cin // ng, dout, *d.shape[2:]).reshape(m * cin * dout, 1, *d.shape[2:])
-    out = F.conv2d(h.reshape(1, m * cin, H, W), ker, None, layer.dilation, pad, layer.stride, m * cin)
+    # group (i, c) convolves example i's input channel c with the output gradients
+    # of the dout channels c feeds
+    ker = (d.view(m, ng, 1, dout, *d.shape[2:])
+            .expand(m, ng, cin // ng, dout, *d.shape[2:])
+            .reshape(m * cin * dout, 1, *d.shape[2:]))
+    out = F.conv2d(h.reshape(1, m * cin, H, W), ker, None,
+                   layer.dilation, pad, layer.stride, m * cin)
     return out[..., :kh, :kw].reshape(m, ng, cin // ng, dout, kh, kw).transpose(2, 3).reshape(m, -1)
 
 # %% ../nbs/01_pergrad.ipynb #ef49936d
 def layer_grads(layer, # an nn.Linear or nn.Conv2d
                 h, # its input, batch first
                 d): # the gradient of the per-example losses' sum with respect to its output
-    "Per-example gradients of `layer`'s trainable weight and bias, flattened and concatenated: (m, P)"
+    ("Per-example gradients of `layer`'s trainable weight and bias, "
+     "flattened and concatenated: (m, P)")
     parts = []
     if trainable(layer.weight):
         if isinstance(layer, nn.Conv2d): parts.append(conv_grads(layer, h, d))
         else:
             U, D = layer_factors(layer, h, d)
-            parts.append(torch.einsum('nlgq,nlgp->ngqp', D, U).flatten(1))   # (n_g, d_out, d_in): the weight's layout
-    if trainable(layer.bias): parts.append(d.flatten(2).sum(2) if isinstance(layer, nn.Conv2d) else d.reshape(len(d), -1, d.shape[-1]).sum(1))
+            # (n_g, d_out, d_in): the weight's layout
+            parts.append(torch.einsum('nlgq,nlgp->ngqp', D, U).flatten(1))
+    if trainable(layer.bias):
+        parts.append(d.flatten(2).sum(2) if isinstance(layer, nn.Conv2d)
+                     else d.reshape(len(d), -1, d.shape[-1]).sum(1))
     return torch.cat(parts, 1)
 
 # %% ../nbs/01_pergrad.ipynb #6ecbba19
 def ghost_gram(layer, # an nn.Linear or nn.Conv2d
                h, # its input, batch first
                d): # the gradient of the per-example losses' sum with respect to its output
-    "Gram matrix of `layer`'s per-example gradients from the factors alone: sum over positions t, t' of (u_it.u_jt')(d_it.d_jt')"
+    ("Gram matrix of `layer`'s per-example gradients from the factors alone: "
+     "sum over positions t, t' of (u_it.u_jt')(d_it.d_jt')")
     U, D = layer_factors(layer, h, d)
     G = 0
     if trainable(layer.weight):
@@ -281,7 +361,8 @@ def ghost_gram(layer, # an nn.Linear or nn.Conv2d
             u, dd = U[:, 0].transpose(0, 1), D[:, 0].transpose(0, 1)    # (groups, m, features)
             G = ((u @ u.transpose(1, 2)) * (dd @ dd.transpose(1, 2))).sum(0)
         else:
-            G = (torch.einsum('isgp,jtgp->gijst', U, U) * torch.einsum('isgq,jtgq->gijst', D, D)).sum((0, 3, 4))
+            G = (torch.einsum('isgp,jtgp->gijst', U, U)
+                 * torch.einsum('isgq,jtgq->gijst', D, D)).sum((0, 3, 4))
     if trainable(layer.bias):
         b = D.sum(1).flatten(1)
         G = G + b @ b.T
@@ -291,17 +372,21 @@ def ghost_gram(layer, # an nn.Linear or nn.Conv2d
 def use_ghost(layer, # an nn.Linear or nn.Conv2d
               h, # its input, batch first
               d): # the gradient of the per-example losses' sum with respect to its output
-    "Whether the ghost Gram is cheaper than materialising the per-example gradients, by multiply-add count"
+    ("Whether the ghost Gram is cheaper than materialising the per-example gradients, "
+     "by multiply-add count")
     m, ng = h.shape[0], getattr(layer, 'groups', 1)
-    din = layer.weight[0].numel()              # inputs per output: in_features, or C_in/n_g * kh * kw
+    din = layer.weight[0].numel()       # inputs per output: in_features, or C_in/n_g * kh * kw
     dout = layer.weight.shape[0] // ng
-    L = d.numel() // (m * dout * ng)            # positions: 1 for a Linear layer on vectors
-    fits = m * m * L * L * ng <= 2 ** 26        # the (m, m, L, L) products must fit in memory (256 MB of floats)
-    return fits and m * m * L * L * ng * (din + dout) < m * L * ng * din * dout + m * m * ng * din * dout
+    L = d.numel() // (m * dout * ng)    # positions: 1 for a Linear layer on vectors
+    # the (m, m, L, L) products must fit in memory (256 MB of floats)
+    fits = m * m * L * L * ng <= 2 ** 26
+    return fits and (m * m * L * L * ng * (din + dout)
+                     < m * L * ng * din * dout + m * m * ng * din * dout)
 
 # %% ../nbs/01_pergrad.ipynb #3d3df62d
 def gram_from_factors(factors): # [(layer, input, output gradient)] as `Taps.factors` returns them
-    "Sum over layers of each layer's per-example Gram, each in its cheaper form; also the per-example grads formed on the way"
+    ("Sum over layers of each layer's per-example Gram, each in its cheaper form; "
+     "also the per-example grads formed on the way")
     gram, grads = 0, []
     for l, h, d in factors:
         g = None if use_ghost(l, h, d) else layer_grads(l, h, d)
@@ -315,30 +400,39 @@ def _loss_name(f): return getattr(f, '__name__', type(f).__name__)
 def per_example_gram(model, # the network; `model(x)` gives the outputs `loss_fn` takes
                      x, # a batch of inputs
                      y, # the targets, one per example
-                     layers=None, # 'last', 'last2', 'all' (None) of the trained Linear and Conv2d layers, or a list of modules
-                     loss_fn=F.cross_entropy, # called as loss_fn(model(x), y, reduction='none'): one loss per example
-                     batch_first=True, # False: Linear layers on 3+-dim inputs see (seq, batch, ...), not (batch, seq, ...)
-                     approx_batchnorm=False): # True: allow BatchNorm on batch statistics after a chosen layer (an approximation, see below)
-    "The (m, m) matrix of <grad l_i, grad l_j> over the parameters of `layers`; the model's BatchNorm statistics and the random state are left as they were"
+                     layers=None, # 'last'/'last2'/'all' (None) trained Linear/Conv2d or module list
+                     loss_fn=F.cross_entropy, # (model(x), y, reduction='none') -> loss per example
+                     batch_first=True, # False: Linear layers' 3+-dim inputs are (seq, batch, ...)
+                     approx_batchnorm=False): # True: approximate batch-statistics BatchNorm (below)
+    ("The (m, m) matrix of <grad l_i, grad l_j> over the parameters of `layers`; "
+     "the model's BatchNorm statistics and the random state are left as they were")
     taps = Taps(model, layers, batch_first)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    stats = [{k: b.clone() for k, b in m._buffers.items() if b is not None} for m in norms]   # a forward in train mode updates them
+    # a forward in train mode updates them
+    stats = [{k: b.clone() for k, b in m._buffers.items() if b is not None} for m in norms]
     try:
-        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):   # dropout draws here, not from the caller's stream
+        # dropout draws here, not from the caller's stream
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
             out = model(x)
         try: losses = loss_fn(out, y, reduction='none')
         except (RuntimeError, TypeError, ValueError) as e:
-            raise ValueError(f"loss_fn: {_loss_name(loss_fn)} failed on outputs of shape {tuple(out.shape)} and targets of shape "
-                             f"{tuple(y.shape)} ({str(e).splitlines()[0][:100]}); pass loss_fn(outputs, y, reduction='none') "
+            raise ValueError(f"loss_fn: {_loss_name(loss_fn)} failed on outputs of shape "
+                             f"{tuple(out.shape)} and targets of shape {tuple(y.shape)} "
+                             f"({str(e).splitlines()[0][:100]}); "
+                             "pass loss_fn(outputs, y, reduction='none') "
                              "that returns one loss per example") from None
         if isinstance(losses, torch.Tensor) and losses.dim() > 1 and len(losses) == len(out):
-            raise ValueError(f"loss_fn: {_loss_name(loss_fn)} returned shape {tuple(losses.shape)}, more than one value per example; "
-                             "reduce each example's values to one, e.g. loss_fn=lambda o, y, reduction: "
+            raise ValueError(f"loss_fn: {_loss_name(loss_fn)} returned shape "
+                             f"{tuple(losses.shape)}, more than one value per example; "
+                             "reduce each example's values to one, "
+                             "e.g. loss_fn=lambda o, y, reduction: "
                              "F.mse_loss(o, y, reduction='none').flatten(1).mean(1)")
         if (bn := taps.coupled()) and not approx_batchnorm:
-            raise ValueError(f"model: {bn[0]} normalises by batch statistics after a chosen layer, so per-example gradients are not "
-                             "defined; call model.eval() first (running statistics), choose layers after it, or pass "
-                             "approx_batchnorm=True for the Gram that holds each example's normalisation fixed")
+            raise ValueError(f"model: {bn[0]} normalises by batch statistics after a chosen layer, "
+                             "so per-example gradients are not defined; "
+                             "call model.eval() first (running statistics), "
+                             "choose layers after it, or pass approx_batchnorm=True "
+                             "for the Gram that holds each example's normalisation fixed")
         return gram_from_factors(taps.factors(losses, retain_graph=False))[0].detach()
     finally:
         taps.remove()

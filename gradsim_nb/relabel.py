@@ -17,15 +17,19 @@ def label_scores(feats, # (m, d) the last Linear layer's inputs h_i, one row per
                  probs, # (m, C) the softmax of the logits, p_i
                  labels, # (m,) the labels y_j under which the partners' gradients g_j are taken
                  a=4.0, # annealing scale: each cosine is multiplied by `a` before the exponential
-                 k=4): # top-k: how many of the most similar partners each score sums (None: every other example)
-    "(m, C) scores: [i, c] = sum over the top-k j != i of exp(a cos(g_i(c), g_j)), g_i(c) = i's last-layer gradient under label c"
+                 k=4): # top-k: how many most similar partners a score sums (None: all others)
+    ("(m, C) scores: [i, c] = sum over the top-k j != i of exp(a cos(g_i(c), g_j)), "
+     "g_i(c) = i's last-layer gradient under label c")
     _check_ak(a, k)
     m, C = probs.shape
     if m == 1: return probs.new_ones(1, C)
     eye = torch.eye(C, dtype=probs.dtype, device=probs.device)
-    rest = probs @ (1 - eye)                                    # [i, c] = sum of p_i over the other classes = 1 - p_ic, exactly
-    delta = probs.scatter(1, labels[:, None], -rest.gather(1, labels[:, None]))   # p_j - e_{y_j}: logit gradients, given labels
-    hyp = probs[None].repeat(C, 1, 1)                           # (C, m, C): p_i - e_c for every class c
+    # [i, c] = sum of p_i over the other classes = 1 - p_ic, exactly
+    rest = probs @ (1 - eye)
+    # p_j - e_{y_j}: logit gradients, given labels
+    delta = probs.scatter(1, labels[:, None], -rest.gather(1, labels[:, None]))
+    # (C, m, C): p_i - e_c for every class c
+    hyp = probs[None].repeat(C, 1, 1)
     c = torch.arange(C, device=probs.device)
     hyp[c, :, c] = -rest.T
     hh = feats @ feats.T + 1                                    # <[h_i; 1], [h_j; 1]>
@@ -33,28 +37,33 @@ def label_scores(feats, # (m, d) the last Linear layer's inputs h_i, one row per
     hn = hh.diagonal().sqrt()
     ni = hyp.norm(dim=2) * hn                                   # (C, m): |g_i(c)|
     den = ni[:, :, None] * (delta.norm(dim=1) * hn)[None, None, :]
-    cos = torch.where(den > 0, inner / den.clamp_min(1e-30), torch.zeros_like(inner)).clamp(-1, 1)   # zero gradient: 0
+    # zero gradient: 0
+    cos = torch.where(den > 0, inner / den.clamp_min(1e-30), torch.zeros_like(inner)).clamp(-1, 1)
     s = torch.exp(a * cos).masked_fill(torch.eye(m, dtype=torch.bool, device=cos.device), 0)
     return s.topk(min(int(k or m), m - 1), dim=2).values.sum(2).T
 
 # %% ../nbs/20_relabel.ipynb #cae0cb8e
 def _check_relabel(margin, patience, a, k):
     _check_ak(a, k)
-    if not margin >= 1: raise ValueError(f"margin: the score ratio to beat must be >= 1, got {margin!r}")
+    if not margin >= 1:
+        raise ValueError(f"margin: the score ratio to beat must be >= 1, got {margin!r}")
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise ValueError(f"patience: expected an integer >= 1 (consecutive epochs of evidence), got {patience!r}")
+        raise ValueError("patience: expected an integer >= 1 (consecutive epochs of evidence), "
+                         f"got {patience!r}")
 
 class Relabeller:
-    "Relabel an example once another label's gradient agrees `margin` times better than its own, `patience` visits running"
+    ("Relabel an example once another label's gradient agrees `margin` times better than its own, "
+     "`patience` visits running")
     def __init__(self, labels, # (n,) the training set's labels, noisy; copied, the copy is changed
                  layer, # the model's last nn.Linear, the one that outputs the logits
-                 margin=3.0, # a hit needs another label's score above `margin` times the current label's
+                 margin=3.0, # a hit: another label's score above `margin` times the current label's
                  patience=3, # consecutive hits with the same candidate label before a change
                  a=4.0, # annealing scale of the scores
                  k=4): # top-k partners of the scores (None: every other example)
         _check_relabel(margin, patience, a, k)
         if not isinstance(layer, torch.nn.Linear):
-            raise ValueError(f"layer: expected the model's last nn.Linear (the one that outputs the logits), got {type(layer).__name__}")
+            raise ValueError("layer: expected the model's last nn.Linear "
+                             f"(the one that outputs the logits), got {type(layer).__name__}")
         self.original, self.labels = labels.clone(), labels.clone()
         self.cand, self.streak = torch.full_like(labels, -1), torch.zeros_like(labels)
         self.margin, self.patience, self.a, self.k, self.changes = margin, patience, a, k, []
@@ -69,9 +78,11 @@ def step(self:Relabeller,
          idx, # (m,) the batch's positions in the training set
          logits, # (m, C) the model's logits for the batch, from the forward pass that fed the hook
          epoch): # the epoch, recorded with each change
-    "Score batch `idx` under every label and relabel the examples whose run of hits reached `patience`; returns the scores"
+    ("Score batch `idx` under every label and relabel the examples whose run of hits reached "
+     "`patience`; returns the scores")
     if self._feats is None or len(self._feats) != len(idx):
-        raise ValueError("logits: run the model's forward pass on this batch (with the relabelled layer) before step()")
+        raise ValueError("logits: run the model's forward pass on this batch "
+                         "(with the relabelled layer) before step()")
     cur = self.labels[idx]
     s = label_scores(self._feats.flatten(1), logits.detach().softmax(1), cur, self.a, self.k)
     own = s.gather(1, cur[:, None]).squeeze(1)
@@ -80,7 +91,8 @@ def step(self:Relabeller,
     streak = torch.where(hit, torch.where(self.cand[idx] == c, self.streak[idx] + 1, 1), 0)
     flip = streak >= self.patience
     self.streak[idx], self.cand[idx] = streak.masked_fill(flip, 0), c.masked_fill(~hit | flip, -1)
-    # no `if flip.any()`: a branch on a tensor would make every step wait for a GPU; the log is filtered later
+    # no `if flip.any()`: a branch on a tensor would make every step wait for a GPU;
+    # the log is filtered later
     self.changes.append((torch.stack([torch.full_like(idx, epoch), idx, cur, c]), flip))
     if len(self.changes) >= 256: self.changes = [(self.log().T.to(idx.device), None)]
     self.labels[idx] = torch.where(flip, c, cur)
@@ -89,8 +101,9 @@ def step(self:Relabeller,
 # %% ../nbs/20_relabel.ipynb #5f4ff8f2
 @patch
 def stats(self:Relabeller,
-          true): # (n,) the true labels, to measure the relabelling against (known only in experiments)
-    "Wrong labels now, labels changed, and the precision and recall of the relabelling against the `true` labels"
+          true): # (n,) true labels, to measure the relabelling against (known only in experiments)
+    ("Wrong labels now, labels changed, and the precision and recall of the relabelling "
+     "against the `true` labels")
     moved, was_wrong, ok = self.labels != self.original, self.original != true, self.labels == true
     return {'label_noise': (~ok).float().mean().item(), 'relabelled': int(moved.sum()),
             'relabel_precision': (ok & moved).sum().item() / max(int(moved.sum()), 1),
@@ -102,7 +115,8 @@ def log(self:Relabeller):
     "Every change, in order: a (n, 4) tensor of epoch, index, old label, new label"
     if not self.changes: return torch.zeros(0, 4, dtype=torch.long)
     rows = torch.cat([r for r, _ in self.changes], 1)
-    keep = torch.cat([torch.ones(r.shape[1], dtype=torch.bool, device=r.device) if f is None else f for r, f in self.changes])
+    keep = torch.cat([torch.ones(r.shape[1], dtype=torch.bool, device=r.device)
+                      if f is None else f for r, f in self.changes])
     return rows[:, keep].T.cpu()   # one selection: one wait for a GPU
 
 @patch
@@ -112,7 +126,8 @@ def remove(self:Relabeller):
 
 # %% ../nbs/20_relabel.ipynb #ed914212
 class Relabel(Callback):
-    "Relabel during training with a `Relabeller` on the model's last Linear layer; the learner trains on the current labels"
+    ("Relabel during training with a `Relabeller` on the model's last Linear layer; "
+     "the learner trains on the current labels")
     order = 20
     def __init__(self, margin=3.0, # the score ratio another label must beat
                  patience=3, # consecutive visits of evidence before a change
@@ -121,10 +136,13 @@ class Relabel(Callback):
         _check_relabel(margin, patience, a, k)
         self.margin, self.patience, self.a, self.k = margin, patience, a, k
     def before_fit(self, learn):
-        self.rl = Relabeller(learn.y, check_layers(learn.model, 'last')[0], self.margin, self.patience, self.a, self.k)
-        learn.labels = self.rl.labels   # changed in place: a new label counts from the example's next visit
+        self.rl = Relabeller(learn.y, check_layers(learn.model, 'last')[0],
+                             self.margin, self.patience, self.a, self.k)
+        # changed in place: a new label counts from the example's next visit
+        learn.labels = self.rl.labels
     def after_backward(self, learn): self.rl.step(learn.idx, learn.logits, learn.epoch)
     def after_epoch(self, learn): learn.record |= self.rl.stats(learn.true)
-    def after_fit(self, learn): learn.hist['relabels'] = self.rl.log().tolist()   # (epoch, index, old, new) for every change
+    # (epoch, index, old, new) for every change
+    def after_fit(self, learn): learn.hist['relabels'] = self.rl.log().tolist()
     def cleanup_fit(self, learn):
         if hasattr(self, 'rl'): self.rl.remove()

@@ -7,27 +7,36 @@ __all__ = ['DEFAULTS', 'KINDS', 'THESIS_TABLE1', 'run_name', 'train_data', 'chec
            'writable_folder', 'run_path', 'get_run', 'summarise', 'fmt', 'main']
 
 # %% ../nbs/06_runs.ipynb #c8aefe64
-import argparse, contextlib, inspect, numbers, os, signal, statistics, sys, tempfile, threading, time, warnings
+import argparse, contextlib, inspect, numbers, os, signal, statistics, sys, tempfile, threading, \
+    time, warnings
 from pathlib import Path
 import torch
 from .data import noisy_cifar10, cifar10n, data_order, NOISE_KINDS, CIFAR10N_SETS
 from .learner import save_history, load_history, RULES
 from .relabel import Relabeller
-from .train import train, two_stage, check_train, _OPTIONS, MEMORY_RULES, GRADIENT_RULES, FIELD_RULES, STAGED
+from .train import (train, two_stage, check_train, _OPTIONS, MEMORY_RULES, GRADIENT_RULES,
+                              FIELD_RULES, STAGED)
 from .memorise import MODELS
 from .losses import LOSSES
 
 # %% ../nbs/06_runs.ipynb #c5c5f5d0
-DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4, q=0.2, drop='bottom', decay=0.8, select='soft',
-                warmup=0, relabel=None, loss='ce', track=False, track_loss=False, subset=None, gamma=0.85, model='lenet5')
+DEFAULTS = dict(rule='vanilla', noise=0.4, kind='symmetric', epochs=30, layers='last', a=4.0, k=4,
+                q=0.2, drop='bottom', decay=0.8, select='soft', warmup=0, relabel=None, loss='ce',
+                track=False, track_loss=False, subset=None, gamma=0.85, model='lenet5')
 KINDS = NOISE_KINDS + tuple(f'cifar10n-{s}' for s in CIFAR10N_SETS)
-_READS = {'gradsim': ('layers', 'a', 'k'), 'within_class': ('layers', 'a', 'k'), 'rank_drop': ('layers', 'a', 'k', 'q', 'drop'),
-          'agreement': ('layers', 'a', 'k', 'decay', 'select', 'warmup'), 'small_loss': ('decay', 'select', 'warmup')}   # notebook 27
+_READS = {'gradsim': ('layers', 'a', 'k'),
+          'within_class': ('layers', 'a', 'k'),
+          'rank_drop': ('layers', 'a', 'k', 'q', 'drop'),
+          # notebook 27
+          'agreement': ('layers', 'a', 'k', 'decay', 'select', 'warmup'),
+          'small_loss': ('decay', 'select', 'warmup')}
 
-_RELABEL = {k: p.default for k, p in inspect.signature(Relabeller).parameters.items() if k in ('margin', 'patience')}
+_RELABEL = {k: p.default for k, p in inspect.signature(Relabeller).parameters.items()
+            if k in ('margin', 'patience')}
 
 def _num(v):
-    "A number as a run name writes it: short ('g') when that reads back as the same number, else every digit"
+    ("A number as a run name writes it: short ('g') when that reads back as the same number, "
+     "else every digit")
     s = format(v, 'g')
     return s if float(s) == v else repr(float(v))   # 0.8000001 is not 0.8: its run is not 0.8's
 
@@ -35,126 +44,174 @@ def run_name(cfg, # a run's settings: any keys of `DEFAULTS`; the others take th
              seed): # the run's seed
     "The file name of a run: the settings that decide its result"
     c = {**DEFAULTS, **cfg}
-    noise = c['kind'] if c['kind'].startswith('cifar10n-') else f"{c['kind']}{_num(c['noise'])}"   # a human label set has its own rate
+    # a human label set has its own rate
+    noise = c['kind'] if c['kind'].startswith('cifar10n-') else f"{c['kind']}{_num(c['noise'])}"
     parts = [c['rule'], noise, f"e{c['epochs']}"]
-    if c['gamma'] != DEFAULTS['gamma']: parts.append(f"gamma{float(c['gamma'])!r}")   # every digit (notebook 29)
+    # every digit (notebook 29)
+    if c['gamma'] != DEFAULTS['gamma']: parts.append(f"gamma{float(c['gamma'])!r}")
     if c['model'] != DEFAULTS['model']: parts.append(c['model'])
-    parts += [f"{key}{c[key] if isinstance(c[key], str) or c[key] is None else _num(c[key])}" for key in _READS.get(c['rule'], ())]
-    if c['warmup'] and c['rule'] not in MEMORY_RULES: parts.append(f"warmup{c['warmup']}")   # the memory rules name it above
-    if c['relabel'] is not None: r = _RELABEL | c['relabel']; parts.append(f"relabel{_num(r['margin'])}-{_num(r['patience'])}")
+    parts += [f"{key}{c[key] if isinstance(c[key], str) or c[key] is None else _num(c[key])}"
+              for key in _READS.get(c['rule'], ())]
+    # the memory rules name it above
+    if c['warmup'] and c['rule'] not in MEMORY_RULES: parts.append(f"warmup{c['warmup']}")
+    if c['relabel'] is not None:
+        r = _RELABEL | c['relabel']
+        parts.append(f"relabel{_num(r['margin'])}-{_num(r['patience'])}")
     if c['loss'] != 'ce': parts.append(f"loss{c['loss']}")
-    if c['track']: parts.append('tracked')   # same numbers as the untracked run, plus per-example weights
+    # same numbers as the untracked run, plus per-example weights
+    if c['track']: parts.append('tracked')
     if c['track_loss']: parts.append('losstracked')   # likewise, plus per-example mean losses
-    if c['subset']: parts.append('n{}-{}'.format(*c['subset']))   # a quick run on a subset never passes for a full one
+    # a quick run on a subset never passes for a full one
+    if c['subset']: parts.append('n{}-{}'.format(*c['subset']))
     return '_'.join(parts) + f'_seed{seed}.json'
 
 # %% ../nbs/06_runs.ipynb #48d5e053
 def train_data(cfg, # a run's settings (`DEFAULTS` for the rest)
                seed, # the run's seed: it draws the label noise
-               data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-               cache=None): # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
-    "The training and test data of run (`cfg`, `seed`): noisy CIFAR-10 or CIFAR-10N, on a subset for quick runs"
+               data=None, # CIFAR-10 .tar.gz or folder ($GRADSIM_DATA, else a torchvision download)
+               cache=None): # decoded-cache folder (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+    ("The training and test data of run (`cfg`, `seed`): noisy CIFAR-10 or CIFAR-10N, "
+     "on a subset for quick runs")
     c = {**DEFAULTS, **cfg}
-    if c['kind'] not in KINDS: raise ValueError(f"kind: unknown noise {c['kind']!r}; choose one of {', '.join(KINDS)}")
+    if c['kind'] not in KINDS:
+        raise ValueError(f"kind: unknown noise {c['kind']!r}; choose one of {', '.join(KINDS)}")
     n = c['subset']
     if n and (len(n) != 2 or not all(isinstance(v, int) and v >= 1 for v in n)):
         raise ValueError(f"subset: expected (N_TRAIN, N_TEST), two positive integers, got {n!r}")
     d = cifar10n(c['kind'][9:], data, cache) if c['kind'].startswith('cifar10n-') else \
         noisy_cifar10(c['noise'], c['kind'], seed, data, cache, verbose=False)
-    if n and (n[0] > len(d.y) or n[1] > len(d.y_test)):   # `subset` would quietly take them all, under a file name that says n
-        raise ValueError(f"subset: asked for {n[0]:,} training and {n[1]:,} test examples, but the data has {len(d.y):,} and {len(d.y_test):,}; "
+    # `subset` would quietly take them all, under a file name that says n
+    if n and (n[0] > len(d.y) or n[1] > len(d.y_test)):
+        raise ValueError(f"subset: asked for {n[0]:,} training and {n[1]:,} test examples, "
+                         f"but the data has {len(d.y):,} and {len(d.y_test):,}; "
                          "ask for at most that many")
     return d.subset(*n) if n else d
 
 # %% ../nbs/06_runs.ipynb #3c259458
-_COMMON = ('rule', 'noise', 'kind', 'epochs', 'subset', 'gamma', 'model')   # what every rule's run reads
+# what every rule's run reads
+_COMMON = ('rule', 'noise', 'kind', 'epochs', 'subset', 'gamma', 'model')
 
-def _same(v, default): return isinstance(v, str) == isinstance(default, str) and v == default   # 1 == True, but not 'x' == ...
+# 1 == True, but not 'x' == ...
+def _same(v, default): return isinstance(v, str) == isinstance(default, str) and v == default
 
 def check_run(cfg): # a run's settings (`DEFAULTS` for the rest)
-    "Every check of run `cfg` that needs neither data nor training: a one-line ValueError naming the first bad setting"
-    if not isinstance(cfg, dict): raise ValueError(f"cfg: expected a dict of run settings, got {type(cfg).__name__}")
+    ("Every check of run `cfg` that needs neither data nor training: "
+     "a one-line ValueError naming the first bad setting")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"cfg: expected a dict of run settings, got {type(cfg).__name__}")
     unknown = [k for k in cfg if k not in DEFAULTS]
-    if unknown: raise ValueError(f"{unknown[0]}: not a run setting; choose from {', '.join(DEFAULTS)}")
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not a run setting; choose from {', '.join(DEFAULTS)}")
     c = {**DEFAULTS, **cfg}
-    if c['kind'] not in KINDS: raise ValueError(f"kind: unknown noise {c['kind']!r}; choose one of {', '.join(KINDS)}")
-    if isinstance(c['noise'], bool) or not isinstance(c['noise'], numbers.Real) or not 0 <= c['noise'] < 1:
+    if c['kind'] not in KINDS:
+        raise ValueError(f"kind: unknown noise {c['kind']!r}; choose one of {', '.join(KINDS)}")
+    if (isinstance(c['noise'], bool) or not isinstance(c['noise'], numbers.Real)
+            or not 0 <= c['noise'] < 1):
         raise ValueError(f"noise: expected a fraction of labels in [0, 1), got {c['noise']!r}")
-    if isinstance(c['gamma'], bool) or not isinstance(c['gamma'], numbers.Real) or not 0 < c['gamma'] <= 1:
-        raise ValueError(f"gamma: expected a learning-rate decay per epoch in (0, 1] (thesis: 0.85; 1: a steady rate), got {c['gamma']!r}")
+    if (isinstance(c['gamma'], bool) or not isinstance(c['gamma'], numbers.Real)
+            or not 0 < c['gamma'] <= 1):
+        raise ValueError("gamma: expected a learning-rate decay per epoch in (0, 1] "
+                         f"(thesis: 0.85; 1: a steady rate), got {c['gamma']!r}")
     n = c['subset']
-    if n is not None and (not isinstance(n, (tuple, list)) or len(n) != 2 or not all(isinstance(v, int) and v >= 1 for v in n)):
+    if n is not None and (not isinstance(n, (tuple, list)) or len(n) != 2
+                          or not all(isinstance(v, int) and v >= 1 for v in n)):
         raise ValueError(f"subset: expected (N_TRAIN, N_TEST), two positive integers, got {n!r}")
     if isinstance(c['epochs'], bool) or not isinstance(c['epochs'], int) or c['epochs'] < 1:
         raise ValueError(f"epochs: expected an integer of at least 1, got {c['epochs']!r}")
     rule = c['rule']
-    if rule in STAGED + ('cleanlab',):   # trained by two_stage or cleanlab_run, which take none of train's knobs
+    # trained by two_stage or cleanlab_run, which take none of train's knobs
+    if rule in STAGED + ('cleanlab',):
         if c['track'] or c['track_loss']:
-            raise ValueError(f"track, track_loss: rule {rule!r} keeps no per-example scores of its own; track a plain run (e.g. rule='vanilla', track_loss=True)")
+            raise ValueError(f"track, track_loss: rule {rule!r} keeps no per-example scores "
+                             "of its own; track a plain run (e.g. rule='vanilla', track_loss=True)")
         if rule in STAGED and c['epochs'] % 2:
-            raise ValueError(f"epochs: a two-stage run splits its epochs in two equal stages; expected an even number, got {c['epochs']}")
-        if rule == 'cleanlab' and not (_same(c['gamma'], DEFAULTS['gamma']) and _same(c['model'], DEFAULTS['model'])):
-            raise ValueError("gamma, model: the cleanlab baseline trains LeNet-5 on the thesis's schedule only; leave them at their defaults")
+            raise ValueError("epochs: a two-stage run splits its epochs in two equal stages; "
+                             f"expected an even number, got {c['epochs']}")
+        if rule == 'cleanlab' and not (_same(c['gamma'], DEFAULTS['gamma'])
+                                       and _same(c['model'], DEFAULTS['model'])):
+            raise ValueError("gamma, model: the cleanlab baseline trains LeNet-5 on the thesis's "
+                             "schedule only; leave them at their defaults")
         extra = [k for k in cfg if k not in _COMMON and not _same(cfg[k], DEFAULTS[k])]
-        if extra: raise ValueError(f"{extra[0]}: rule {rule!r} does not use it; leave it at its default, {DEFAULTS[extra[0]]!r}")
+        if extra:
+            raise ValueError(f"{extra[0]}: rule {rule!r} does not use it; "
+                             f"leave it at its default, {DEFAULTS[extra[0]]!r}")
         check_train(epochs=c['epochs'] // 2 or 1, model=c['model'])
     else:
-        check_train(rule, c['epochs'], c['layers'], c['a'], c['k'], c['q'], c['drop'], c['decay'], c['select'], c['warmup'],
-                    c['relabel'], c['loss'], c['track'], c['model'])
+        check_train(rule, c['epochs'], c['layers'], c['a'], c['k'], c['q'], c['drop'], c['decay'],
+                    c['select'], c['warmup'], c['relabel'], c['loss'], c['track'], c['model'])
 
 def train_run(cfg, # a run's settings (`DEFAULTS` for the rest)
               seed, # the run's seed
-              data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-              cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+              data=None, # CIFAR-10 .tar.gz or folder ($GRADSIM_DATA, else a torchvision download)
+              cache=None, # decoded-cache folder (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
               progress=True, # show a progress bar
               log=print): # called with one line saying what is trained (None: silent)
-    "Train run (`cfg`, `seed`) and return its history, saving nothing (`get_run` saves; a worker process returns it); `log=None` is silent"
+    ("Train run (`cfg`, `seed`) and return its history, saving nothing "
+     "(`get_run` saves; a worker process returns it); `log=None` is silent")
     c = {**DEFAULTS, **cfg}
     check_run(cfg)
     d = train_data(cfg, seed, data, cache)
-    if log: log(f"{run_name(cfg, seed)}: {c['rule']}, {d.noise:.2%} of {len(d.y):,} training labels wrong")
-    if c['rule'] in STAGED:   # twostage_finetune, twostage_scratch (thesis); agreement_finetune, loss_finetune (notebook 27)
+    if log: log(f"{run_name(cfg, seed)}: {c['rule']}, "
+                f"{d.noise:.2%} of {len(d.y):,} training labels wrong")
+    # twostage_finetune, twostage_scratch (thesis); agreement_finetune, loss_finetune (notebook 27)
+    if c['rule'] in STAGED:
         keep, mode = c['rule'].split('_')
-        return two_stage(d, mode, c['epochs'] // 2, seed, progress=progress, keep='prediction' if keep == 'twostage' else keep,
+        return two_stage(d, mode, c['epochs'] // 2, seed, progress=progress,
+                         keep='prediction' if keep == 'twostage' else keep,
                          model=c['model'], gamma=c['gamma'])
     if c['rule'] == 'cleanlab':   # the baseline of notebook 26b
-        # imported here, not at the top: it is a later chapter's module, and only this rule needs it, so this module does not
-        # depend on one the reader has not met yet (cleanlab_baseline does not import this module: no cycle either way)
+        # imported here, not at the top: it is a later chapter's module, and only this rule needs
+        # it, so this module does not depend on one the reader has not met yet (cleanlab_baseline
+        # does not import this module: no cycle either way)
         from gradsim_nb.cleanlab_baseline import cleanlab_run
         return cleanlab_run(d, epochs=c['epochs'], seed=seed, progress=progress)
-    return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'], k=c['k'], q=c['q'], drop=c['drop'],
-                 decay=c['decay'], select=c['select'], warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'],
-                 track_loss=c['track_loss'], gamma=c['gamma'], model=c['model'], progress=progress)
+    return train(d, c['rule'], epochs=c['epochs'], seed=seed, layers=c['layers'], a=c['a'],
+                 k=c['k'], q=c['q'], drop=c['drop'], decay=c['decay'], select=c['select'],
+                 warmup=c['warmup'], relabel=c['relabel'], loss=c['loss'], track=c['track'],
+                 track_loss=c['track_loss'], gamma=c['gamma'], model=c['model'],
+                 progress=progress)
 
 # %% ../nbs/06_runs.ipynb #e467c617
 def read_run(path): # a run file in an `out` folder
-    "The history in run file `path`, or None when there is none to use: no file, or one cut short, not JSON, or without 'last5' and 'epochs'"
+    ("The history in run file `path`, or None when there is none to use: "
+     "no file, or one cut short, not JSON, or without 'last5' and 'epochs'")
     try: h = load_history(path)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError): return None   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError): return None
     return h if isinstance(h, dict) and {'last5', 'epochs'} <= h.keys() else None
 
 def writable_folder(out, # the folder for run files (made if missing)
-                    arg='out'): # how the error names it: 'out' in the API, '--out' on a command line
-    "`out` as a Path, once a file can be written in it: checked before any training, because a run that cannot be saved is lost"
+                    arg='out'): # how errors name it: 'out' in the API, '--out' on a command line
+    ("`out` as a Path, once a file can be written in it: checked before any training, "
+     "because a run that cannot be saved is lost")
     p = Path(out)
-    if p.exists() and not p.is_dir(): raise ValueError(f"{arg}: {str(out)!r} is a file, not a folder; choose a folder for the run files")
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{arg}: {str(out)!r} is a file, not a folder; "
+                         "choose a folder for the run files")
     try:
         p.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p, prefix='.write-test-'); os.close(fd); os.unlink(tmp)
     except OSError as e:
-        raise ValueError(f"{arg}: cannot write in {str(out)!r} ({e.strerror or e}); choose another folder or fix its permissions") from None
+        raise ValueError(f"{arg}: cannot write in {str(out)!r} ({e.strerror or e}); "
+                         "choose another folder or fix its permissions") from None
     return p
 
 # %% ../nbs/06_runs.ipynb #775f0de8
 def _same_copy(h, path, data):
-    "`h`, once its CIFAR-10 copy orders the images as `data` does (the same seed flips other images in the other order)"
+    ("`h`, once its CIFAR-10 copy orders the images as `data` does "
+     "(the same seed flips other images in the other order)")
     had, want = h['config'].get('order', '').split(',')[0], data_order(data)
     if had and had != want:
-        if {'example_weight', 'example_loss'} & h.keys():   # per-example values: they would be attached to other images
-            raise ValueError(f"{path.name}: trained on the {had} copy of CIFAR-10, but data loads the {want} one, so its per-example "
-                             "scores belong to other images; point --data/GRADSIM_DATA at the copy it came from, or use another --out")
-        warnings.warn(f"runs: reusing runs trained on the {had} copy of CIFAR-10 while data loads the {want} one: their accuracies "
-                      "stand for the same setting, but each flipped other images; use another --out folder to train your own")
+        # per-example values: they would be attached to other images
+        if {'example_weight', 'example_loss'} & h.keys():
+            raise ValueError(f"{path.name}: trained on the {had} copy of CIFAR-10, but data loads "
+                             f"the {want} one, so its per-example scores belong to other images; "
+                             "point --data/GRADSIM_DATA at the copy it came from, "
+                             "or use another --out")
+        warnings.warn(f"runs: reusing runs trained on the {had} copy of CIFAR-10 "
+                      f"while data loads the {want} one: their accuracies "
+                      "stand for the same setting, but each flipped other images; "
+                      "use another --out folder to train your own")
     return h
 
 def run_path(cfg, # a run's settings (`DEFAULTS` for the rest)
@@ -162,22 +219,26 @@ def run_path(cfg, # a run's settings (`DEFAULTS` for the rest)
              out): # folder of run files
     "Where run (`cfg`, `seed`) is saved in `out`; a one-line error if a folder is in the way"
     path = Path(out) / run_name(cfg, seed)
-    if path.is_dir(): raise ValueError(f"out: {path} is a folder, where this run's file belongs; move or rename it")
+    if path.is_dir():
+        raise ValueError(f"out: {path} is a folder, where this run's file belongs; "
+                         "move or rename it")
     return path
 
 def get_run(cfg, # a run's settings (`DEFAULTS` for the rest)
             seed, # the run's seed
             out, # folder of run files: read from, and the run saved there if it is missing
-            data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-            cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+            data=None, # CIFAR-10 .tar.gz or folder ($GRADSIM_DATA, else a torchvision download)
+            cache=None, # decoded-cache folder (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
             progress=True, # show a progress bar if it trains
             log=print): # called with one line per run trained (None: silent)
-    "The history of run (`cfg`, `seed`): read from `out` if it finished before, else trained and saved at once"
+    ("The history of run (`cfg`, `seed`): read from `out` if it finished before, "
+     "else trained and saved at once")
     check_run(cfg)
     path = run_path(cfg, seed, out)
     h = read_run(path)
     if h is not None: return _same_copy(h, path, data)
-    if path.exists() and log: log(f'{path.name}: cut short or not a run history, training it again')   # our own output, e.g. a copy that stopped half-way
+    # our own output, e.g. a copy that stopped half-way
+    if path.exists() and log: log(f'{path.name}: cut short or not a run history, training it again')
     writable_folder(out)
     h = train_run(cfg, seed, data, cache, progress, log)
     save_history(h, path)
@@ -186,7 +247,9 @@ def get_run(cfg, # a run's settings (`DEFAULTS` for the rest)
 # %% ../nbs/06_runs.ipynb #319a5c28
 def summarise(values): # accuracies, one per seed
     "mean, sample std and max of a list of accuracies"
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan'), max(values)
+    return (statistics.mean(values),
+            statistics.stdev(values) if len(values) > 1 else float('nan'),
+            max(values))
 
 def fmt(values): # accuracies, one per seed
     "'mean ± std (max)' as the thesis prints it"
@@ -194,57 +257,90 @@ def fmt(values): # accuracies, one per seed
     return f'{mu:.2f} ± {sd:.2f} ({mx:.2f})' if len(values) > 1 else f'{mu:.2f}'
 
 # %% ../nbs/06_runs.ipynb #5fbeeb87
-THESIS_TABLE1 = {'vanilla': (55.65, 0.75, 56.81), 'oracle': (62.31, 0.87, 63.80), 'gradsim': (57.09, 0.95, 58.43)}  # Wei 2020, Table 1
+THESIS_TABLE1 = {'vanilla': (55.65, 0.75, 56.81), 'oracle': (62.31, 0.87, 63.80),
+                 'gradsim': (57.09, 0.95, 58.43)}  # Wei 2020, Table 1
 
 def _parser():
-    p = argparse.ArgumentParser(prog='gradsim-main', description='Vanilla, oracle and gradsim on noisy CIFAR-10 (the thesis, Table 1)')
-    p.add_argument('--seeds', default='0', help='comma-separated seeds, e.g. 0,1,2,3,4 (thesis: 5 seeds)')
+    p = argparse.ArgumentParser(
+        prog='gradsim-main',
+        description='Vanilla, oracle and gradsim on noisy CIFAR-10 (the thesis, Table 1)')
+    p.add_argument('--seeds', default='0',
+                   help='comma-separated seeds, e.g. 0,1,2,3,4 (thesis: 5 seeds)')
     p.add_argument('--epochs', type=int, default=30)
-    p.add_argument('--noise', type=float, default=0.4, help='fraction of training labels flipped, in [0, 1)')
-    p.add_argument('--kind', default='symmetric', choices=KINDS, help='synthetic noise at rate --noise, or a CIFAR-10N human label set')
-    p.add_argument('--rules', default='vanilla,oracle,gradsim', help=f"comma-separated, from {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
+    p.add_argument('--noise', type=float, default=0.4,
+                   help='fraction of training labels flipped, in [0, 1)')
+    p.add_argument('--kind', default='symmetric', choices=KINDS,
+                   help='synthetic noise at rate --noise, or a CIFAR-10N human label set')
+    p.add_argument('--rules', default='vanilla,oracle,gradsim',
+                   help=f"comma-separated, from {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
     p.add_argument('--a', type=float, default=4.0, help='annealing scale')
     p.add_argument('--k', type=int, default=4, help='top-k')
-    p.add_argument('--decay', type=float, default=0.8, help='agreement, small_loss: share of the old memory a visit keeps (notebook 27)')
-    p.add_argument('--select', default='soft', choices=['soft', 'mixture'], help='agreement, small_loss: soft weights, or drop below the mixture threshold')
-    p.add_argument('--warmup', type=int, default=0, help='gradient rules (gradsim, within_class, rank_drop, agreement) and small_loss: plain epochs first')
-    p.add_argument('--relabel', help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 3,3 (notebook 20)')
-    p.add_argument('--loss', default='ce', choices=list(LOSSES), help='per-example loss (notebook 22): cross-entropy or a robust one')
+    p.add_argument('--decay', type=float, default=0.8,
+                   help='agreement, small_loss: share of the old memory a visit keeps '
+                        '(notebook 27)')
+    p.add_argument('--select', default='soft', choices=['soft', 'mixture'],
+                   help='agreement, small_loss: soft weights, or drop below the mixture threshold')
+    p.add_argument('--warmup', type=int, default=0,
+                   help='gradient rules (gradsim, within_class, rank_drop, agreement) '
+                        'and small_loss: plain epochs first')
+    p.add_argument('--relabel',
+                   help='relabel with hypothetical-label gradients: MARGIN,PATIENCE, e.g. 3,3 '
+                        '(notebook 20)')
+    p.add_argument('--loss', default='ce', choices=list(LOSSES),
+                   help='per-example loss (notebook 22): cross-entropy or a robust one')
     p.add_argument('--layers', default='last', choices=['last', 'last2', 'all'])
-    p.add_argument('--model', default='lenet5', choices=list(MODELS), help="the network: the thesis's LeNet-5 or a wider CNN (notebook 29)")
-    p.add_argument('--gamma', type=float, default=0.85, help="learning-rate decay per epoch (thesis: 0.85; 1: a steady rate, notebook 29)")
-    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
-    p.add_argument('--cache', help='folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)')
-    p.add_argument('--out', default='runs/main', help='folder for one JSON history per finished run')
+    p.add_argument('--model', default='lenet5', choices=list(MODELS),
+                   help="the network: the thesis's LeNet-5 or a wider CNN (notebook 29)")
+    p.add_argument('--gamma', type=float, default=0.85,
+                   help="learning-rate decay per epoch "
+                        "(thesis: 0.85; 1: a steady rate, notebook 29)")
+    p.add_argument('--data',
+                   help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, '
+                        'else torchvision download)')
+    p.add_argument('--cache',
+                   help='folder for the decoded cache (default: $GRADSIM_CACHE '
+                        'or ~/.cache/gradsim_nb)')
+    p.add_argument('--out', default='runs/main',
+                   help='folder for one JSON history per finished run')
     p.add_argument('--subset', help='quick try: N_TRAIN,N_TEST random examples instead of all')
     return p
 
 def _ints(s, name, prog='gradsim-main'):
     try: v = [int(v) for v in s.split(',')]
-    except ValueError: raise SystemExit(f"{prog}: error: {name}: expected comma-separated integers, got {s!r}") from None
+    except ValueError:
+        raise SystemExit(f"{prog}: error: {name}: "
+                         f"expected comma-separated integers, got {s!r}") from None
     if min(v) < 0: raise SystemExit(f"{prog}: error: {name}: expected integers >= 0, got {s!r}")
     return v
 
 def _subset(s, prog):
-    "--subset N_TRAIN,N_TEST: exactly two positive integers (a third would be dropped, and 0 divides by zero later)"
+    ("--subset N_TRAIN,N_TEST: exactly two positive integers "
+     "(a third would be dropped, and 0 divides by zero later)")
     n = _ints(s, '--subset', prog)
-    if len(n) != 2 or min(n) < 1: raise SystemExit(f"{prog}: error: --subset: expected N_TRAIN,N_TEST, two positive integers, got {s!r}")
+    if len(n) != 2 or min(n) < 1:
+        raise SystemExit(f"{prog}: error: --subset: "
+                         f"expected N_TRAIN,N_TEST, two positive integers, got {s!r}")
     return tuple(n)
 
 def _relabel(s):
     try: margin, patience = s.split(',')
     except ValueError: margin = patience = None
     try: return dict(margin=float(margin), patience=int(patience))
-    except (TypeError, ValueError): raise SystemExit(f"gradsim-main: error: --relabel: expected MARGIN,PATIENCE, e.g. 3,3, got {s!r}")
+    except (TypeError, ValueError):
+        raise SystemExit("gradsim-main: error: --relabel: "
+                         f"expected MARGIN,PATIENCE, e.g. 3,3, got {s!r}")
 
 # %% ../nbs/06_runs.ipynb #b9cf97b3
-class _Terminated(KeyboardInterrupt): "SIGTERM, raised where the command is, so that it stops as after Ctrl-C: the same clean-up, the same message"
+class _Terminated(KeyboardInterrupt):
+    ("SIGTERM, raised where the command is, so that it stops as after Ctrl-C: "
+     "the same clean-up, the same message")
 
 def _on_sigterm(signum, frame): raise _Terminated()
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
-    "Within it, SIGTERM (kill, a batch system's time limit) raises `_Terminated`; handlers can only be set in the main thread"
+    ("Within it, SIGTERM (kill, a batch system's time limit) raises `_Terminated`; "
+     "handlers can only be set in the main thread")
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try: yield
@@ -254,40 +350,56 @@ def _sigterm_as_interrupt():
 def main(argv=None): # the command's arguments (default: sys.argv[1:])
     "Entry point of `gradsim-main`"
     argv = sys.argv[1:] if argv is None else list(argv)
-    for i, v in enumerate(argv[:-1]):   # '--seeds -1,0' would read as an option named -1,0: pass it on as a value, to be refused as one
-        if v == '--seeds' and argv[i + 1][:2].lstrip('-').isdigit(): argv[i:i + 2] = [f'--seeds={argv[i + 1]}']
+    # '--seeds -1,0' would read as an option named -1,0: pass it on as a value, to be refused as one
+    for i, v in enumerate(argv[:-1]):
+        if v == '--seeds' and argv[i + 1][:2].lstrip('-').isdigit():
+            argv[i:i + 2] = [f'--seeds={argv[i + 1]}']
     args = _parser().parse_args(argv)
     seeds, rules = _ints(args.seeds, '--seeds'), args.rules.split(',')
     known = RULES + MEMORY_RULES + FIELD_RULES
-    if '' in rules: raise SystemExit(f"gradsim-main: error: --rules: {args.rules!r} has an empty name; give comma-separated rules, e.g. vanilla,gradsim")
+    if '' in rules:
+        raise SystemExit(f"gradsim-main: error: --rules: {args.rules!r} has an empty name; "
+                         "give comma-separated rules, e.g. vanilla,gradsim")
     bad = [r for r in rules if r not in known]
-    if bad: raise SystemExit(f"gradsim-main: error: --rules: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}")
-    for name, given in (('--seeds', seeds), ('--rules', rules)):   # a repeat would count one run twice in the table
+    if bad:
+        raise SystemExit(f"gradsim-main: error: --rules: unknown {', '.join(map(repr, bad))}; "
+                         f"choose from {', '.join(known)}")
+    # a repeat would count one run twice in the table
+    for name, given in (('--seeds', seeds), ('--rules', rules)):
         dup = [v for v in given if given.count(v) > 1]
-        if dup: raise SystemExit(f"gradsim-main: error: {name}: {getattr(args, name[2:])!r} names {dup[0]} twice; give each once")
-    if not 0 <= args.noise < 1: raise SystemExit(f"gradsim-main: error: --noise must be in [0, 1), got {args.noise}")
+        if dup:
+            raise SystemExit(f"gradsim-main: error: {name}: {getattr(args, name[2:])!r} "
+                             f"names {dup[0]} twice; give each once")
+    if not 0 <= args.noise < 1:
+        raise SystemExit(f"gradsim-main: error: --noise must be in [0, 1), got {args.noise}")
     subset = _subset(args.subset, 'gradsim-main') if args.subset else None
     relabel = _relabel(args.relabel) if args.relabel else None
-    if args.epochs < 1: raise SystemExit(f"gradsim-main: error: --epochs must be at least 1, got {args.epochs}")
+    if args.epochs < 1:
+        raise SystemExit(f"gradsim-main: error: --epochs must be at least 1, got {args.epochs}")
     try: writable_folder(args.out, '--out')
     except ValueError as e: raise SystemExit(f'gradsim-main: error: {e}')
-    # each rule gets the options it reads (`a` and `k` also score the relabelling); one no rule reads is an error, not ignored
+    # each rule gets the options it reads (`a` and `k` also score the relabelling); one no rule
+    # reads is an error, not ignored
     knobs = {o: getattr(args, o) for o in ('layers', 'a', 'k', 'decay', 'select', 'warmup')}
     reads = lambda r, o: r in _OPTIONS[o] or (o in ('a', 'k') and relabel is not None)
-    cfgs = {r: dict(rule=r, noise=args.noise, kind=args.kind, epochs=args.epochs, subset=subset, relabel=relabel, loss=args.loss,
-                    model=args.model, gamma=args.gamma) | {o: v for o, v in knobs.items() if reads(r, o)}
+    cfgs = {r: dict(rule=r, noise=args.noise, kind=args.kind, epochs=args.epochs, subset=subset,
+                    relabel=relabel, loss=args.loss, model=args.model,
+                    gamma=args.gamma) | {o: v for o, v in knobs.items() if reads(r, o)}
             for r in rules}
     for o, v in knobs.items():
         if v != _parser().get_default(o) and not any(reads(r, o) for r in rules):
-            raise SystemExit(f"gradsim-main: error: --{o}: none of --rules {args.rules} reads it (it applies to {', '.join(_OPTIONS[o])}); "
+            raise SystemExit(f"gradsim-main: error: --{o}: none of --rules {args.rules} reads it "
+                             f"(it applies to {', '.join(_OPTIONS[o])}); "
                              "leave it out, or add such a rule")
-    try:   # every rule's options, and the data, before anything trains: a bad one should not cost the runs before it
+    # every rule's options, and the data, before anything trains:
+    # a bad one should not cost the runs before it
+    try:
         for r in rules: check_run(cfgs[r])
         data_order(args.data)
     except (ValueError, FileNotFoundError) as e:
         opt = str(e).split(':')[0]   # the setting the message names, as the command line spells it
-        flag = {'rule': '--rules', 'data': '--data', 'margin': '--relabel margin', 'patience': '--relabel patience'}.get(
-            opt, '--' + opt if opt in DEFAULTS else opt)
+        flag = {'rule': '--rules', 'data': '--data', 'margin': '--relabel margin',
+                'patience': '--relabel patience'}.get(opt, '--' + opt if opt in DEFAULTS else opt)
         raise SystemExit(f"gradsim-main: error: {flag}{str(e)[len(opt):]}") from None
     res, t0 = {r: [] for r in rules}, time.time()
     try:
@@ -295,18 +407,26 @@ def main(argv=None): # the command's arguments (default: sys.argv[1:])
             for seed in seeds:
                 for r in rules:
                     try: h = get_run(cfgs[r], seed, args.out, args.data, args.cache)
-                    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'gradsim-main: error: {e}')
+                    except (ValueError, FileNotFoundError) as e:
+                        raise SystemExit(f'gradsim-main: error: {e}')
                     res[r].append(h['last5'])
                     secs = [e['seconds'] for e in h['epochs']]
-                    print(f"  {r} seed {seed}: last-5 test accuracy {h['last5']:.2f}%  ({statistics.mean(secs):.1f} s/epoch)")
+                    print(f"  {r} seed {seed}: last-5 test accuracy {h['last5']:.2f}%  "
+                          f"({statistics.mean(secs):.1f} s/epoch)")
     except KeyboardInterrupt as e:
-        print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
+        print(f'\ninterrupted: finished runs are saved in {args.out}; '
+              'run the same command again to resume', file=sys.stderr)
         sys.exit(143 if isinstance(e, _Terminated) else 130)
-    print(f"\nLast-5-epoch mean test accuracy (%), {args.kind} noise{'' if args.kind.startswith('cifar10n-') else f' {args.noise:g}'}, {args.epochs} epochs, seeds {args.seeds}"
+    print(f"\nLast-5-epoch mean test accuracy (%), {args.kind} noise"
+          f"{'' if args.kind.startswith('cifar10n-') else f' {args.noise:g}'}, "
+          f"{args.epochs} epochs, seeds {args.seeds}"
           f"{' (subset ' + args.subset + ')' if subset else ''}; {time.time() - t0:.0f} s")
-    # the thesis's number only beside a run in the thesis's own setting: same name as the plain run of that rule
-    thesis = {r: THESIS_TABLE1[r] for r in rules if r in THESIS_TABLE1 and run_name(cfgs[r], 0) == run_name(dict(rule=r), 0)}
+    # the thesis's number only beside a run in the thesis's own setting: same name as the plain run
+    # of that rule
+    thesis = {r: THESIS_TABLE1[r] for r in rules
+              if r in THESIS_TABLE1 and run_name(cfgs[r], 0) == run_name(dict(rule=r), 0)}
     print(f"{'rule':14} {'ours':>24}   {'thesis, Table 1 (40% noise)' if thesis else '':>28}")
     for r in rules:
         th = thesis.get(r)
-        print(f"{r:14} {fmt(res[r]):>24}   {f'{th[0]:.2f} ± {th[1]:.2f} ({th[2]:.2f})' if th else '':>28}")
+        print(f"{r:14} {fmt(res[r]):>24}   "
+              f"{f'{th[0]:.2f} ± {th[1]:.2f} ({th[2]:.2f})' if th else '':>28}")

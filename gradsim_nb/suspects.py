@@ -12,34 +12,46 @@ from .learner import Callback
 
 # %% ../nbs/26_suspects.ipynb #c5590d2c
 class TrackWeights(Callback):
-    "Each training example's mean m * score over its visits, as hist['example_weight'] (needs a ranking rule)"
+    ("Each training example's mean m * score over its visits, as hist['example_weight'] "
+     "(needs a ranking rule)")
     order = 15
-    def before_fit(self, learn): self.seen = torch.zeros(2, len(learn.y), device=learn.device)   # per example: sum of m * score, visits
+    # per example: sum of m * score, visits
+    def before_fit(self, learn): self.seen = torch.zeros(2, len(learn.y), device=learn.device)
     def after_backward(self, learn):
-        if learn.scores is None: raise ValueError("TrackWeights: the aggregation rule gives no per-example scores; use GradSimStep or RankDrop")
-        self.seen[:, learn.idx] += torch.stack([len(learn.idx) * learn.scores, torch.ones_like(learn.weights)])
-    def after_fit(self, learn): learn.hist['example_weight'] = [round(v, 5) for v in (self.seen[0] / self.seen[1].clamp_min(1)).tolist()]
+        if learn.scores is None:
+            raise ValueError("TrackWeights: the aggregation rule gives no per-example scores; "
+                             "use GradSimStep or RankDrop")
+        self.seen[:, learn.idx] += torch.stack([len(learn.idx) * learn.scores,
+                                                torch.ones_like(learn.weights)])
+    def after_fit(self, learn):
+        learn.hist['example_weight'] = [round(v, 5) for v in
+                                        (self.seen[0] / self.seen[1].clamp_min(1)).tolist()]
 
 # %% ../nbs/26_suspects.ipynb #0acd56a3
-def suspicion(hist): # a run history: a tracked gradsim run, a loss-tracked run (notebook 27) or a cleanlab run (notebook 26b)
-    "Per-example suspicion of a run (higher = more likely mislabelled): -mean gradsim weight, the mean loss, or cleanlab's score"
+def suspicion(hist): # a tracked gradsim, loss-tracked (notebook 27) or cleanlab (26b) run's history
+    ("Per-example suspicion of a run (higher = more likely mislabelled): "
+     "-mean gradsim weight, the mean loss, or cleanlab's score")
     if 'example_suspicion' in hist: return torch.tensor(hist['example_suspicion'])
     if 'example_weight' in hist: return -torch.tensor(hist['example_weight'])
     if 'example_loss' in hist: return torch.tensor(hist['example_loss'])
-    raise ValueError("hist: this run kept no per-example scores; train gradsim with track=True (gradsim-suspects does), "
+    raise ValueError("hist: this run kept no per-example scores; "
+                     "train gradsim with track=True (gradsim-suspects does), "
                      "any rule with track_loss=True, or use a cleanlab run")
 
 # %% ../nbs/26_suspects.ipynb #ff2c539e
 def auroc(scores, # one score per example
           positive): # True for the examples that should score higher
-    "P(score of a random positive > score of a random negative), ties counted half (Mann-Whitney, O(n log n))"
-    scores, positive = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(positive, dtype=torch.bool)
+    ("P(score of a random positive > score of a random negative), ties counted half "
+     "(Mann-Whitney, O(n log n))")
+    scores, positive = (torch.as_tensor(scores, dtype=torch.float64),
+                        torch.as_tensor(positive, dtype=torch.bool))
     n1, n0 = int(positive.sum()), int((~positive).sum())
     if not n1 or not n0: return math.nan
     s, order = scores.sort()
     ranks = torch.empty_like(s)
     ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
-    uniq, inv, counts = s.unique_consecutive(return_inverse=True, return_counts=True)   # average the ranks of ties
+    # average the ranks of ties
+    uniq, inv, counts = s.unique_consecutive(return_inverse=True, return_counts=True)
     first = counts.cumsum(0) - counts + 1
     ranks[order] = (first + (counts - 1) / 2)[inv].to(torch.float64)
     return ((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)).item()
@@ -48,11 +60,14 @@ def auroc(scores, # one score per example
 def detection(suspicion, # one suspicion per example, higher = more suspect
               flipped, # True where the label is wrong
               ks=(100, 1000, 5000)): # depths k of the list at which to count precision and recall
-    "AUROC of `suspicion` for the `flipped` examples, and precision and recall among the k most suspect"
-    suspicion, flipped = torch.as_tensor(suspicion, dtype=torch.float64), torch.as_tensor(flipped, dtype=torch.bool)
+    ("AUROC of `suspicion` for the `flipped` examples, "
+     "and precision and recall among the k most suspect")
+    suspicion, flipped = (torch.as_tensor(suspicion, dtype=torch.float64),
+                          torch.as_tensor(flipped, dtype=torch.bool))
     order = suspicion.argsort(descending=True, stable=True)
     out = {'auroc': auroc(suspicion, flipped)}
     for k in ks:
         hit = flipped[order[:k]].sum().item()
-        out |= {f'precision@{k}': hit / min(k, len(order)), f'recall@{k}': hit / max(int(flipped.sum()), 1)}
+        out |= {f'precision@{k}': hit / min(k, len(order)),
+                f'recall@{k}': hit / max(int(flipped.sum()), 1)}
     return out

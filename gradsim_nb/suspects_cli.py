@@ -16,28 +16,35 @@ from .suspects import suspicion, detection
 # %% ../nbs/26c_suspects_cli.ipynb #294c31b6
 def image_names(data:NoisyData, # the training data of a run
                 classes=CLASSES): # class names, which are the folder names of the ImageFolder copy
-    "Where each training image of the full CIFAR-10 comes from: its file in the offline ImageFolder copy, or its index in torchvision's; None for a subset"
+    ("Where each training image of the full CIFAR-10 comes from: its file in the offline "
+     "ImageFolder copy, or its index in torchvision's; None for a subset")
     t, n = data.true, len(data.true)
     if n != 50000: return None
     if data.order == 'original': return [f'CIFAR10(train=True)[{i}]' for i in range(n)]
     if data.order == 'class-major' and bool((t.diff() >= 0).all()):
         counts = torch.bincount(t, minlength=len(classes))
-        within = torch.arange(n) - (counts.cumsum(0) - counts)[t]   # NNNN: the image's rank within its class folder
+        # NNNN: the image's rank within its class folder
+        within = torch.arange(n) - (counts.cumsum(0) - counts)[t]
         return [f'train/{classes[c]}/{k:04d}.jpg' for c, k in zip(t.tolist(), within.tolist())]
     return None
 
 # %% ../nbs/26c_suspects_cli.ipynb #a1a437c6
-HEADER = ('rank', 'index', 'label', 'suspicion')   # how `write_suspects` knows a file is its own to replace
+# how `write_suspects` knows a file is its own to replace
+HEADER = ('rank', 'index', 'label', 'suspicion')
 
 def _check_own_csv(path):
-    "Refuse to write over anything but a suspects CSV that `write_suspects` wrote: a folder, a run file, the data, a file of yours"
-    if path.is_dir(): raise ValueError(f"csv: {str(path)!r} is a folder; give a file name, e.g. {path / 'suspects.csv'}")
+    ("Refuse to write over anything but a suspects CSV that `write_suspects` wrote: "
+     "a folder, a run file, the data, a file of yours")
+    if path.is_dir():
+        raise ValueError(f"csv: {str(path)!r} is a folder; "
+                         f"give a file name, e.g. {path / 'suspects.csv'}")
     if not path.exists(): return
     try:
         with open(path, newline='') as f: first = next(csv.reader([f.readline()]), [])
     except (OSError, UnicodeDecodeError): first = []
     if tuple(first[:4]) != HEADER:
-        raise ValueError(f"csv: {str(path)!r} exists and is not a suspects CSV written by gradsim-suspects; "
+        raise ValueError(f"csv: {str(path)!r} exists and is not a suspects CSV "
+                         "written by gradsim-suspects; "
                          "choose another file name, or move it away")
 
 def write_suspects(path, # the CSV file to write (its folder is made)
@@ -46,8 +53,10 @@ def write_suspects(path, # the CSV file to write (its folder is made)
                    top=None, # write only the `top` most suspect examples (default: all)
                    classes=CLASSES, # class names, for the label column
                    names=None, # each example's image, as `image_names` gives, for an 'image' column
-                   index=None): # each example's position in the full training set (a subset's `NoisyData.index`); default: its position in `scores`
-    "CSV of the examples ranked by suspicion `scores`, most suspect first: rank, index, label, suspicion, and each one's image `names` if given"
+                   index=None): # positions in the full training set (a subset's `NoisyData.index`)
+    ("CSV of the examples ranked by suspicion `scores`, most suspect first: "
+     "rank, index (default: the position in `scores`), label, suspicion, "
+     "and each one's image `names` if given")
     path = Path(path)
     _check_own_csv(path)
     order = torch.as_tensor(scores).argsort(descending=True, stable=True)[:top]
@@ -55,48 +64,69 @@ def write_suspects(path, # the CSV file to write (its folder is made)
     w = csv.writer(buf)
     w.writerow(list(HEADER) + (['image'] if names else []))
     for r, i in enumerate(order.tolist(), 1):
-        w.writerow([r, i if index is None else int(index[i]), classes[int(labels[i])], f'{float(scores[i]):.5f}'] + ([names[i]] if names else []))
+        w.writerow([r, i if index is None else int(index[i]), classes[int(labels[i])],
+                    f'{float(scores[i]):.5f}'] + ([names[i]] if names else []))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(buf.getvalue(), newline=''); tmp.replace(path)   # all or nothing: never half a file
+    # all or nothing: never half a file
+    tmp.write_text(buf.getvalue(), newline=''); tmp.replace(path)
     return path
 
 # %% ../nbs/26c_suspects_cli.ipynb #8dea216a
 def suspects_main(argv=None): # the command's arguments (default: sys.argv[1:])
     "Entry point of `gradsim-suspects`"
-    p = argparse.ArgumentParser(prog='gradsim-suspects', description='Rank the training examples by suspicion and write them to CSV')
-    p.add_argument('--kind', default='symmetric', choices=KINDS); p.add_argument('--noise', type=float, default=0.4)
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--epochs', type=int, help='epochs of the run (default: 30 for gradsim, 20 for loss)')
+    p = argparse.ArgumentParser(
+        prog='gradsim-suspects',
+        description='Rank the training examples by suspicion and write them to CSV')
+    p.add_argument('--kind', default='symmetric', choices=KINDS)
+    p.add_argument('--noise', type=float, default=0.4)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--epochs', type=int,
+                   help='epochs of the run (default: 30 for gradsim, 20 for loss)')
     p.add_argument('--score', default='gradsim', choices=['gradsim', 'loss'],
-                   help="gradsim: each example's mean weight in a tracked gradsim run; loss: its mean loss in a plain run (the better detector, notebook 27)")
-    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
-    p.add_argument('--cache'); p.add_argument('--out', default='runs/main', help='folder of run files')
+                   help="gradsim: each example's mean weight in a tracked gradsim run; "
+                        "loss: its mean loss in a plain run (the better detector, notebook 27)")
+    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder '
+                                  '(default: $GRADSIM_DATA, else torchvision download)')
+    p.add_argument('--cache')
+    p.add_argument('--out', default='runs/main', help='folder of run files')
     p.add_argument('--csv', default='suspects.csv', help='where to write the ranked suspects')
     p.add_argument('--top', type=int, help='write only the N most suspect examples')
     p.add_argument('--subset', help='quick try: N_TRAIN,N_TEST')
     a = p.parse_args(argv)
-    if not 0 <= a.noise < 1: raise SystemExit(f"gradsim-suspects: error: --noise must be in [0, 1), got {a.noise}")
-    if a.epochs is None: a.epochs = 30 if a.score == 'gradsim' else 20   # 20 for the loss: what notebook 27 measured
-    if a.epochs < 1: raise SystemExit(f"gradsim-suspects: error: --epochs must be at least 1, got {a.epochs}")
-    if a.top is not None and a.top < 1: raise SystemExit(f"gradsim-suspects: error: --top must be at least 1, got {a.top}")
-    subset = _subset(a.subset, 'gradsim-suspects') if a.subset else None   # the scores and the labels must come from one subset
+    if not 0 <= a.noise < 1:
+        raise SystemExit(f"gradsim-suspects: error: --noise must be in [0, 1), got {a.noise}")
+    # 20 for the loss: what notebook 27 measured
+    if a.epochs is None: a.epochs = 30 if a.score == 'gradsim' else 20
+    if a.epochs < 1:
+        raise SystemExit(f"gradsim-suspects: error: --epochs must be at least 1, got {a.epochs}")
+    if a.top is not None and a.top < 1:
+        raise SystemExit(f"gradsim-suspects: error: --top must be at least 1, got {a.top}")
+    # the scores and the labels must come from one subset
+    subset = _subset(a.subset, 'gradsim-suspects') if a.subset else None
     try: _check_own_csv(Path(a.csv))   # before training: a file of yours is never written over
     except ValueError as e: raise SystemExit(f'gradsim-suspects: error: --{e}')
-    score = dict(rule='gradsim', track=True) if a.score == 'gradsim' else dict(rule='vanilla', track_loss=True)
+    score = (dict(rule='gradsim', track=True) if a.score == 'gradsim'
+             else dict(rule='vanilla', track_loss=True))
     cfg = dict(score, kind=a.kind, noise=a.noise, epochs=a.epochs, subset=subset)
     try:
-        writable_folder(a.out, '--out'); writable_folder(Path(a.csv).parent, '--csv')   # before training, not after
+        # before training, not after
+        writable_folder(a.out, '--out'); writable_folder(Path(a.csv).parent, '--csv')
         h = get_run(cfg, a.seed, a.out, a.data, a.cache)
         d = train_data(cfg, a.seed, a.data, a.cache)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'gradsim-suspects: error: {e}')
     except KeyboardInterrupt:
-        print(f'\ninterrupted: nothing written to {a.csv}; a finished run is kept in {a.out}, so the same command resumes', file=sys.stderr)
+        print(f'\ninterrupted: nothing written to {a.csv}; '
+              f'a finished run is kept in {a.out}, so the same command resumes', file=sys.stderr)
         raise SystemExit(130)
     s = suspicion(h)
-    print(f"wrote {write_suspects(a.csv, s, d.y, a.top, names=image_names(d), index=d.index)}: {min(a.top or len(s), len(s)):,} examples, most suspect first")
+    print(f"wrote {write_suspects(a.csv, s, d.y, a.top, names=image_names(d), index=d.index)}: "
+          f"{min(a.top or len(s), len(s)):,} examples, most suspect first")
     flipped = d.y != d.true
     if flipped.any():
         k = min(1000, len(s) // 10)   # a list as long as the data would only show the noise rate
         r = detection(s, flipped, ks=(k,))
-        where = 'of these human labels' if a.kind.startswith('cifar10n-') else 'of this synthetic noise'
-        print(f"against the true wrong labels {where}: AUROC {r['auroc']:.3f}, precision@{k} {r[f'precision@{k}']:.3f}")
+        where = ('of these human labels' if a.kind.startswith('cifar10n-')
+                 else 'of this synthetic noise')
+        print(f"against the true wrong labels {where}: AUROC {r['auroc']:.3f}, "
+              f"precision@{k} {r[f'precision@{k}']:.3f}")

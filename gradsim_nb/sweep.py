@@ -10,7 +10,8 @@ __all__ = ['pending', 'shard_of', 'Skipped', 'claimed_by', 'claim_run', 'release
 import argparse, json, os, socket, sys, time
 from pathlib import Path
 import torch
-from .runs import get_run, train_run, run_name, read_run, writable_folder, check_run, run_path, _Terminated, _sigterm_as_interrupt
+from .runs import (get_run, train_run, run_name, read_run, writable_folder, check_run,
+                             run_path, _Terminated, _sigterm_as_interrupt)
 from .data import data_order
 from .learner import save_history
 from .experiments import EXPERIMENTS, RESULTS, quick_cfg, write_summary
@@ -20,7 +21,9 @@ def pending(names, # experiments of `EXPERIMENTS`
             out=RESULTS, # folder of run files
             seeds=None, # seeds per experiment (default: each experiment's own number)
             quick=False): # the tiny runs of `quick_cfg` instead of full ones
-    "Unique (cfg, seed) runs of experiments `names` with no finished run file in `out` (one cut short counts as missing), seed-major so every configuration gets its first seeds early"
+    ("Unique (cfg, seed) runs of experiments `names` with no finished run file in `out` "
+     "(one cut short counts as missing), "
+     "seed-major so every configuration gets its first seeds early")
     if seeds is not None and seeds < 1: raise ValueError(f"seeds: expected at least 1, got {seeds}")
     todo, seen = [], set()
     for name in names:
@@ -31,7 +34,8 @@ def pending(names, # experiments of `EXPERIMENTS`
                 f = run_name(cfg, s)
                 if f in seen: continue
                 seen.add(f)
-                if read_run(Path(out) / f) is None: todo.append((cfg, s))   # a file that is not a finished run is trained again, not skipped
+                # a file that is not a finished run is trained again, not skipped
+                if read_run(Path(out) / f) is None: todo.append((cfg, s))
     return sorted(todo, key=lambda cs: cs[1])
 
 # %% ../nbs/28_sweep.ipynb #d17e6684
@@ -43,46 +47,60 @@ def shard_of(name, # a run file's name
 
 # %% ../nbs/28_sweep.ipynb #367e0af7
 class Skipped(str):
-    "Why a sweep left a run alone (another live sweep has claimed it, or has finished it): not a failure"
+    ("Why a sweep left a run alone (another live sweep has claimed it, or has finished it): "
+     "not a failure")
 
 def _claim_file(path): return Path(path).with_name(Path(path).name + '.claim')
 
 def _proc(pid):
-    "(state, start time) of process `pid` from /proc (Linux): tells a dead-but-unreaped process, or a later one given the same id, from the claimer"
-    try: f = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()   # the name, in parentheses, may hold spaces
+    ("(state, start time) of process `pid` from /proc (Linux): tells a dead-but-unreaped process, "
+     "or a later one given the same id, from the claimer")
+    # the name, in parentheses, may hold spaces
+    try: f = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
     except (OSError, IndexError): return None
     return f[0], int(f[19])   # fields 3 (state) and 22 (start time, in clock ticks after boot)
 
 def claimed_by(path, # a run file in an `out` folder
-               grace=10.0): # seconds a claim may stay empty: it is made first and written a moment later
-    "Who is training run file `path` now, in words, or None: no claim, or a stale one (its process is gone)"
+               grace=10.0): # seconds a claim may stay empty: made first, written a moment later
+    ("Who is training run file `path` now, in words, or None: "
+     "no claim, or a stale one (its process is gone)")
     c = _claim_file(path)
     try: text, made = c.read_text(), c.stat().st_mtime
     except (FileNotFoundError, NotADirectoryError): return None
     try: who = json.loads(text); pid, host = int(who['pid']), str(who['host'])
-    except (ValueError, KeyError, TypeError): return f'claimed by a process still writing {c.name}' if time.time() - made < grace else None
+    except (ValueError, KeyError, TypeError):
+        return (f'claimed by a process still writing {c.name}' if time.time() - made < grace
+                else None)
     since = time.strftime('%H:%M', time.localtime(made))
     if host != socket.gethostname():
-        return f'being trained by process {pid} on {host} since {since} (delete {c} if no sweep runs there any more)'
+        return (f'being trained by process {pid} on {host} since {since} '
+                f'(delete {c} if no sweep runs there any more)')
     try: os.kill(pid, 0)   # signal 0: only asks whether the process exists
     except ProcessLookupError: return None
     except PermissionError: pass   # it exists, as another user's process
     p = _proc(pid)
-    if p and (p[0] == 'Z' or who.get('start') not in (None, p[1])): return None   # dead but not yet reaped, or a later process with its id
-    return f"being trained by {'this process' if pid == os.getpid() else f'process {pid}'} since {since}"
+    # dead but not yet reaped, or a later process with its id
+    if p and (p[0] == 'Z' or who.get('start') not in (None, p[1])): return None
+    return (f"being trained by {'this process' if pid == os.getpid() else f'process {pid}'} "
+            f"since {since}")
 
 def claim_run(path): # a run file in an `out` folder
-    "Claim run file `path` for this process before training it: None when claimed, else a `Skipped` saying why not (claimed by a live process, or finished meanwhile)"
+    ("Claim run file `path` for this process before training it: None when claimed, "
+     "else a `Skipped` saying why not (claimed by a live process, or finished meanwhile)")
     c = _claim_file(path)
-    for _ in range(3):   # a stale claim is removed and made afresh; another sweep may get there first
-        try: fd = os.open(c, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)   # atomic: of two processes, exactly one creates it
+    # a stale claim is removed and made afresh; another sweep may get there first
+    for _ in range(3):
+        # atomic: of two processes, exactly one creates it
+        try: fd = os.open(c, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             why = claimed_by(path)
             if why: return Skipped(why)
             c.unlink(missing_ok=True)
             continue
         p = _proc(os.getpid())
-        with os.fdopen(fd, 'w') as f: json.dump(dict(pid=os.getpid(), host=socket.gethostname(), start=p and p[1], time=time.time()), f)
+        with os.fdopen(fd, 'w') as f:
+            json.dump(dict(pid=os.getpid(), host=socket.gethostname(), start=p and p[1],
+                           time=time.time()), f)
         if read_run(path) is not None:   # saved by another sweep after this one listed it as to do
             release_run(path)
             return Skipped('finished by another sweep meanwhile')
@@ -90,73 +108,95 @@ def claim_run(path): # a run file in an `out` folder
     return Skipped(f'claimed by other sweeps ({c.name} came back three times)')
 
 def release_run(path): # a run file this process claimed with `claim_run`
-    "Remove this process's claim on run file `path` (saved, failed or interrupted); another process's claim is left alone"
+    ("Remove this process's claim on run file `path` (saved, failed or interrupted); "
+     "another process's claim is left alone")
     c = _claim_file(path)
     try: who = json.loads(c.read_text())
     except (OSError, ValueError): return
-    if isinstance(who, dict) and who.get('pid') == os.getpid() and who.get('host') == socket.gethostname(): c.unlink(missing_ok=True)
+    if (isinstance(who, dict) and who.get('pid') == os.getpid()
+            and who.get('host') == socket.gethostname()):
+        c.unlink(missing_ok=True)
 
 # %% ../nbs/28_sweep.ipynb #62e72ff8
 def _worker(threads, parent=None):
-    "Set up a sweep worker: `threads` torch threads, Ctrl-C left to the parent (which stops the workers itself), and an exit as soon as the sweep `parent` is gone"
+    ("Set up a sweep worker: `threads` torch threads, Ctrl-C left to the parent "
+     "(which stops the workers itself), and an exit as soon as the sweep `parent` is gone")
     import signal, threading
     from tqdm import tqdm
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-    # tqdm's default lock is a named semaphore, never released by a worker that is terminated: the 'leaked semaphore' warning
+    # tqdm's default lock is a named semaphore, never released by a worker that is terminated:
+    # the 'leaked semaphore' warning
     tqdm.set_lock(threading.RLock())
-    if parent: threading.Thread(target=_exit_with, args=(parent,), daemon=True, name='exit-with-sweep').start()
+    if parent: threading.Thread(target=_exit_with, args=(parent,), daemon=True,
+                                name='exit-with-sweep').start()
 
 def _exit_with(parent, every=0.2):
-    "Exit this worker once `parent` is no longer its parent: the sweep died, even by SIGKILL, and the worker was handed to another process"
+    ("Exit this worker once `parent` is no longer its parent: the sweep died, even by SIGKILL, "
+     "and the worker was handed to another process")
     while os.getppid() == parent: time.sleep(every)
-    os._exit(1)   # nothing to clean up: the run in flight was never saved, and the sweep's claim on it is now stale
+    # nothing to clean up: the run in flight was never saved,
+    # and the sweep's claim on it is now stale
+    os._exit(1)
 
 def _saved(get, path):
-    "Save the history `get()` returns at `path`; None, or the error that stopped this one run (the sweep goes on with the others)"
+    ("Save the history `get()` returns at `path`; None, or the error that stopped this one run "
+     "(the sweep goes on with the others)")
     try: save_history(get(), path)
     except Exception as e: return f'{type(e).__name__}: {e}'
 
 def default_jobs():
-    "Runs side by side by default: one single-thread process per core on a CPU (more runs/hour than one process with every core; bench/bench_sweep.py), one on a GPU"
-    return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    ("Runs side by side by default: one single-thread process per core on a CPU "
+     "(more runs/hour than one process with every core; bench/bench_sweep.py), one on a GPU")
+    return (1 if torch.cuda.is_available()
+            else len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count() or 1)
 
 # %% ../nbs/28_sweep.ipynb #a7d3c0e1
-def _stop(pool, before): # a pool that broke or was interrupted; the child processes alive before it started
+def _stop(pool, before): # a broken or interrupted pool; child processes alive before it started
     "Stop `pool`'s workers now rather than wait for runs nobody will keep"
     import multiprocessing as mp
-    # shutdown() forgets its workers, and a worker spawned while the pool was breaking may never be listed
-    procs = set((getattr(pool, '_processes', None) or {}).values()) | (set(mp.active_children()) - before)
+    # shutdown() forgets its workers,
+    # and a worker spawned while the pool was breaking may never be listed
+    procs = (set((getattr(pool, '_processes', None) or {}).values())
+             | (set(mp.active_children()) - before))
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs: p.terminate()
 
 def _outcome(f, cs, out, held, died, tries, todo):
-    "What became of run `cs` once its future `f` is done: (file name, error or None) to report, or None when its worker died and the run went back on `todo`"
+    ("What became of run `cs` once its future `f` is done: (file name, error or None) to report, "
+     "or None when its worker died and the run went back on `todo`")
     from concurrent.futures.process import BrokenProcessPool
     name = run_name(*cs)
     if not isinstance(f.exception(), BrokenProcessPool):
         err = _saved(f.result, out / name)
-        release_run(out / name); held.discard(name)   # saved first: a sweep that then claims it finds it finished
+        # saved first: a sweep that then claims it finds it finished
+        release_run(out / name); held.discard(name)
         return name, err
     died[name] = died.get(name, 0) + 1
     if died[name] < tries: todo.insert(0, cs); return None
     release_run(out / name); held.discard(name)
-    return name, f'its worker process died {died[name]} times (killed, out of memory, or a crash in native code)'
+    return name, (f'its worker process died {died[name]} times '
+                  f'(killed, out of memory, or a crash in native code)')
 
 def _one_pool(todo, out, jobs, threads, data, cache, held, died, tries):
-    "Train runs taken from `todo` in one pool of `jobs` workers until none is left or a worker dies; yield (file name, error or None)"
+    ("Train runs taken from `todo` in one pool of `jobs` workers until none is left "
+     "or a worker dies; yield (file name, error or None)")
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
     from concurrent.futures.process import BrokenProcessPool
-    alone = lambda cs: run_name(*cs) in died   # in flight when a worker died: retried alone, so a second death is its own
+    # in flight when a worker died: retried alone, so a second death is its own
+    alone = lambda cs: run_name(*cs) in died
     before = set(mp.active_children())
     # spawn, not fork: a forked child inherits torch's thread pools mid-flight
-    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker, initargs=(threads, os.getpid()))
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker,
+                               initargs=(threads, os.getpid()))
     running, finished = {}, False
     try:
         while todo or running:
             # never more than can run at once, so a crash only touches the runs in flight
-            while todo and len(running) < jobs and not (running and (alone(todo[0]) or any(map(alone, running.values())))):
+            while (todo and len(running) < jobs
+                   and not (running and (alone(todo[0]) or any(map(alone, running.values()))))):
                 c, s = todo.pop(0)
                 name = run_name(c, s)
                 if name not in held:   # a run retried after its worker died keeps its claim
@@ -181,31 +221,42 @@ def _one_pool(todo, out, jobs, threads, data, cache, held, died, tries):
 def local_runs(todo, # (cfg, seed) runs to train
                out, # folder of run files: each history is saved there as it comes back
                jobs, # worker processes side by side
-               data=None, # CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)
-               cache=None, # folder for the decoded cache (default: $GRADSIM_CACHE or ~/.cache/gradsim_nb)
+               data=None, # CIFAR-10 .tar.gz/folder (default $GRADSIM_DATA, else torchvision's)
+               cache=None, # decoded-cache folder (default $GRADSIM_CACHE or ~/.cache/gradsim_nb)
                threads=1, # torch threads per worker
-               tries=2): # how often a run may be in flight when its worker dies before it is reported failed
-    "Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; save each history in `out` as it comes back; yield (file name, error or None), the error a `Skipped` for a run another live sweep has claimed"
+               tries=2): # times a run's worker may die mid-run before the run is reported failed
+    ("Train each (cfg, seed) of `todo` in `jobs` processes of `threads` torch threads; "
+     "save each history in `out` as it comes back; yield (file name, error or None), "
+     "the error a `Skipped` for a run another live sweep has claimed")
     out = writable_folder(out)
-    todo, died, held = list(todo), {}, set()   # held: runs this process has claimed and not yet saved or given up
-    try:   # a worker that dies hard (killed, out of memory) breaks its pool: a new one takes what is left
+    # held: runs this process has claimed and not yet saved or given up
+    todo, died, held = list(todo), {}, set()
+    # a worker that dies hard (killed, out of memory) breaks its pool: a new one takes what is left
+    try:
         while todo: yield from _one_pool(todo, out, jobs, threads, data, cache, held, died, tries)
-    finally:   # Ctrl-C, SIGTERM, or a caller that stopped reading: the runs in flight are free for the next sweep
+    # Ctrl-C, SIGTERM, or a caller that stopped reading:
+    # the runs in flight are free for the next sweep
+    finally:
         for name in held: release_run(out / name)
 
 # %% ../nbs/28_sweep.ipynb #e2533818
 def ray_runs(todo, # (cfg, seed) runs to train
              out, # folder of run files: each history is saved there as it comes back
-             address, # what `ray.init` takes ('auto', 'ray://head:10001'), or 'local' to start Ray here
-             data=None, # CIFAR-10 .tar.gz or folder, as every node sees it (default: $GRADSIM_DATA there)
+             address, # for `ray.init` ('auto', 'ray://head:10001'), or 'local' to start Ray here
+             data=None, # CIFAR-10 .tar.gz/folder as each node sees it (default $GRADSIM_DATA there)
              cache=None, # folder for the decoded cache on each node
              threads=1): # torch threads per task
-    "Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back; yield (file name, error or None), the error a `Skipped` for a run another live sweep has claimed"
+    ("Train each (cfg, seed) of `todo` as a Ray task; save each history in `out` as it comes back; "
+     "yield (file name, error or None), "
+     "the error a `Skipped` for a run another live sweep has claimed")
     try: import ray
-    except ImportError: raise SystemExit('gradsim-sweep: error: --ray needs Ray: pip install -e ".[ray]" (or pip install ray)') from None
+    except ImportError: raise SystemExit('gradsim-sweep: error: --ray needs Ray: '
+                                         'pip install -e ".[ray]" (or pip install ray)') from None
     out = writable_folder(out)
-    env = {k: os.environ[k] for k in ('GRADSIM_DATA', 'GRADSIM_CACHE', 'GRADSIM_CIFAR10N') if k in os.environ}
-    ray.init(address=None if address == 'local' else address, runtime_env={'env_vars': env}, log_to_driver=False)
+    env = {k: os.environ[k] for k in ('GRADSIM_DATA', 'GRADSIM_CACHE', 'GRADSIM_CIFAR10N')
+           if k in os.environ}
+    ray.init(address=None if address == 'local' else address, runtime_env={'env_vars': env},
+             log_to_driver=False)
 
     @ray.remote(num_cpus=1)
     def one(cfg, seed):
@@ -230,54 +281,91 @@ def ray_runs(todo, # (cfg, seed) runs to train
 # %% ../nbs/28_sweep.ipynb #430f3b63
 def _parser():
     "The arguments of `gradsim-sweep`"
-    p = argparse.ArgumentParser(prog='gradsim-sweep', description="Run the thesis's experiments, resumably")
-    p.add_argument('names', nargs='*', default=['all'], help=f"experiments: all, or some of {', '.join(EXPERIMENTS)}")
-    p.add_argument('--seeds', type=int, help="seeds per experiment (default: the experiment's own, 5 or 3)")
-    p.add_argument('--out', default=str(RESULTS), help='folder of run files (default: results/runs)')
-    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder (default: $GRADSIM_DATA, else torchvision download)')
-    p.add_argument('--cache'); p.add_argument('--list', action='store_true', help='only list the missing runs, marking those another sweep is training')
+    p = argparse.ArgumentParser(prog='gradsim-sweep',
+                                description="Run the thesis's experiments, resumably")
+    p.add_argument('names', nargs='*', default=['all'],
+                   help=f"experiments: all, or some of {', '.join(EXPERIMENTS)}")
+    p.add_argument('--seeds', type=int,
+                   help="seeds per experiment (default: the experiment's own, 5 or 3)")
+    p.add_argument('--out', default=str(RESULTS),
+                   help='folder of run files (default: results/runs)')
+    p.add_argument('--data', help='CIFAR-10 .tar.gz or folder '
+                                  '(default: $GRADSIM_DATA, else torchvision download)')
+    p.add_argument('--cache')
+    p.add_argument('--list', action='store_true',
+                   help='only list the missing runs, marking those another sweep is training')
     p.add_argument('--summary', action='store_true',
-                   help='only write SUMMARY.md from the finished runs: results/SUMMARY.md for the default --out, else inside --out')
-    p.add_argument('--summary-to', metavar='PATH', help='with --summary (implied): write it to PATH instead; an existing file is replaced only if gradsim-sweep wrote it')
-    p.add_argument('--shard', default='0/1', help='I/N: do every N-th missing run starting at I, to run N processes side by side')
-    p.add_argument('--jobs', type=int, help='runs side by side on this machine, one process each (default: one per CPU core, one with a GPU)')
-    p.add_argument('--threads', type=int, help='torch threads per run (default: 1 when runs go side by side or to Ray, else torch\'s default)')
-    p.add_argument('--quick', action='store_true', help='tiny runs (2 epochs on a subset), named apart from full runs')
-    p.add_argument('--ray', metavar='ADDRESS', help="run on a Ray cluster: 'auto', 'ray://head:10001', or 'local' to start one here")
+                   help='only write SUMMARY.md from the finished runs: '
+                        'results/SUMMARY.md for the default --out, else inside --out')
+    p.add_argument('--summary-to', metavar='PATH',
+                   help='with --summary (implied): write it to PATH instead; '
+                        'an existing file is replaced only if gradsim-sweep wrote it')
+    p.add_argument('--shard', default='0/1',
+                   help='I/N: do every N-th missing run starting at I, '
+                        'to run N processes side by side')
+    p.add_argument('--jobs', type=int,
+                   help='runs side by side on this machine, one process each '
+                        '(default: one per CPU core, one with a GPU)')
+    p.add_argument('--threads', type=int,
+                   help='torch threads per run '
+                        '(default: 1 when runs go side by side or to Ray, else torch\'s default)')
+    p.add_argument('--quick', action='store_true',
+                   help='tiny runs (2 epochs on a subset), named apart from full runs')
+    p.add_argument('--ray', metavar='ADDRESS',
+                   help="run on a Ray cluster: 'auto', 'ray://head:10001', "
+                        "or 'local' to start one here")
     return p
 
 def _check(args):
     "(I, N) of --shard, after a one-line error for any argument out of range"
     try: i, n = map(int, args.shard.split('/')); assert 0 <= i < n
-    except (ValueError, AssertionError): raise SystemExit(f"gradsim-sweep: error: --shard: expected I/N with 0 <= I < N, got {args.shard!r}")
-    if args.threads is not None and args.threads < 1: raise SystemExit(f"gradsim-sweep: error: --threads must be at least 1, got {args.threads}")
-    if args.jobs is not None and args.jobs < 1: raise SystemExit(f"gradsim-sweep: error: --jobs must be at least 1, got {args.jobs}")
-    if args.seeds is not None and args.seeds < 1: raise SystemExit(f"gradsim-sweep: error: --seeds must be at least 1, got {args.seeds}")
+    except (ValueError, AssertionError):
+        raise SystemExit(f"gradsim-sweep: error: --shard: expected I/N with 0 <= I < N, "
+                         f"got {args.shard!r}")
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"gradsim-sweep: error: --threads must be at least 1, got {args.threads}")
+    if args.jobs is not None and args.jobs < 1:
+        raise SystemExit(f"gradsim-sweep: error: --jobs must be at least 1, got {args.jobs}")
+    if args.seeds is not None and args.seeds < 1:
+        raise SystemExit(f"gradsim-sweep: error: --seeds must be at least 1, got {args.seeds}")
     return i, n
 
 def _summary(args, out):
     "--summary: write the summary of the runs in `out` where --summary-to says, or where it belongs"
-    if not out.is_dir(): raise SystemExit(f"gradsim-sweep: error: --out: no folder {args.out!r}, so no runs to summarise")
-    # results/SUMMARY.md belongs to results/runs; beside a folder of your choosing may be a file of yours
-    f = Path(args.summary_to) if args.summary_to else RESULTS.parent / 'SUMMARY.md' if out.resolve() == RESULTS.resolve() else out / 'SUMMARY.md'
+    if not out.is_dir(): raise SystemExit(f"gradsim-sweep: error: --out: no folder {args.out!r}, "
+                                          f"so no runs to summarise")
+    # results/SUMMARY.md belongs to results/runs;
+    # beside a folder of your choosing may be a file of yours
+    f = (Path(args.summary_to) if args.summary_to
+         else RESULTS.parent / 'SUMMARY.md' if out.resolve() == RESULTS.resolve()
+         else out / 'SUMMARY.md')
     try: return print(f'wrote {write_summary(f, out)}')
     except ValueError as e: raise SystemExit(f'gradsim-sweep: error: {e}')
-    except OSError as e: raise SystemExit(f'gradsim-sweep: error: cannot write the summary to {str(f)!r} ({e.strerror or e}); choose another file with --summary-to PATH')
+    except OSError as e: raise SystemExit(f'gradsim-sweep: error: cannot write the summary to '
+                                          f'{str(f)!r} ({e.strerror or e}); '
+                                          f'choose another file with --summary-to PATH')
 
 # %% ../nbs/28_sweep.ipynb #19ffeaba
 def _train_all(todo, out, args, jobs):
-    "Train the runs of `todo` into `out`: on Ray, in `jobs` worker processes, or in this process; the names of the runs that failed and that were skipped"
+    ("Train the runs of `todo` into `out`: on Ray, in `jobs` worker processes, or in this process; "
+     "the names of the runs that failed and that were skipped")
     from tqdm.auto import tqdm
     jobs = min(jobs, len(todo)) or 1
-    bar = tqdm(total=len(todo), unit='run', desc='sweep' + (' on ray' if args.ray else f' in {jobs} processes' if jobs > 1 else ''))
+    bar = tqdm(total=len(todo), unit='run',
+               desc='sweep' + (' on ray' if args.ray
+                               else f' in {jobs} processes' if jobs > 1 else ''))
     failed, skipped, remote = [], [], []
     try:
-        with _sigterm_as_interrupt():   # SIGTERM (kill, a batch system's time limit) stops the sweep as Ctrl-C does
-            remote = ray_runs(todo, out, args.ray, args.data, args.cache, args.threads or 1) if args.ray else \
-                     local_runs(todo, out, jobs, args.data, args.cache, args.threads or 1) if jobs > 1 else []
+        # SIGTERM (kill, a batch system's time limit) stops the sweep as Ctrl-C does
+        with _sigterm_as_interrupt():
+            remote = (ray_runs(todo, out, args.ray, args.data, args.cache, args.threads or 1)
+                      if args.ray else
+                      local_runs(todo, out, jobs, args.data, args.cache, args.threads or 1)
+                      if jobs > 1 else [])
             for name, err in remote:
                 bar.update(); bar.set_postfix_str(name)
-                if isinstance(err, Skipped): skipped.append(name); bar.write(f'{name}: left alone, {err}')
+                if isinstance(err, Skipped):
+                    skipped.append(name); bar.write(f'{name}: left alone, {err}')
                 elif err: failed.append(name); bar.write(f'{name} failed: {err}')
             for cfg, s in ([] if remote else todo):
                 name = run_name(cfg, s)
@@ -285,16 +373,20 @@ def _train_all(todo, out, args, jobs):
                 why = claim_run(out / name)
                 if why: skipped.append(name); bar.write(f'{name}: left alone, {why}')
                 else:
-                    try: get_run(cfg, s, out, args.data, args.cache, progress=False, log=bar.write)   # states each run's true noise
-                    except Exception as e: failed.append(name); bar.write(f'{name} failed: {type(e).__name__}: {e}')
+                    # states each run's true noise
+                    try: get_run(cfg, s, out, args.data, args.cache, progress=False, log=bar.write)
+                    except Exception as e:
+                        failed.append(name); bar.write(f'{name} failed: {type(e).__name__}: {e}')
                     finally: release_run(out / name)
                 bar.update()
     except KeyboardInterrupt as e:
-        print(f'\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume', file=sys.stderr)
+        print(f'\ninterrupted: finished runs are saved in {args.out}; '
+              'run the same command again to resume', file=sys.stderr)
         sys.exit(143 if isinstance(e, _Terminated) else 130)
     finally:
         bar.close()
-        if remote: remote.close()   # a generator left half-way: stop its workers now, not when it is collected
+        # a generator left half-way: stop its workers now, not when it is collected
+        if remote: remote.close()
     return failed, skipped
 
 # %% ../nbs/28_sweep.ipynb #89e3c286
@@ -305,32 +397,45 @@ def sweep(argv=None): # the command's arguments (default: sys.argv[1:])
     jobs = 1 if args.ray else args.jobs or default_jobs()
     if args.threads: torch.set_num_threads(args.threads)
     if 'all' in args.names and args.names != ['all']:
-        raise SystemExit(f"gradsim-sweep: error: 'all' already names every experiment; give it alone, or name experiments without it")
+        raise SystemExit(f"gradsim-sweep: error: 'all' already names every experiment; "
+                         f"give it alone, or name experiments without it")
     names = list(EXPERIMENTS) if args.names == ['all'] else args.names
     bad = [n for n in names if n not in EXPERIMENTS]
-    if bad: raise SystemExit(f"gradsim-sweep: error: unknown experiment {', '.join(bad)}; choose from all, {', '.join(EXPERIMENTS)}")
+    if bad: raise SystemExit(f"gradsim-sweep: error: unknown experiment {', '.join(bad)}; "
+                             f"choose from all, {', '.join(EXPERIMENTS)}")
     out = Path(args.out)
     if args.summary or args.summary_to: return _summary(args, out)
-    todo = [(c, s) for c, s in pending(names, out, args.seeds, args.quick) if shard_of(run_name(c, s), n) == i]
+    todo = [(c, s) for c, s in pending(names, out, args.seeds, args.quick)
+            if shard_of(run_name(c, s), n) == i]
     busy = {run_name(c, s): claimed_by(out / run_name(c, s)) for c, s in todo}
     busy = {name: who for name, who in busy.items() if who}
     try:
-        print(f'{len(todo)} runs to do in {args.out}' + (f' (shard {args.shard})' if n > 1 else '') +
+        print(f'{len(todo)} runs to do in {args.out}' +
+              (f' (shard {args.shard})' if n > 1 else '') +
               (f', {len(busy)} of them being trained by another sweep now' if busy else ''))
         if args.list:
-            for cfg, s in todo: print(' ', run_name(cfg, s) + (f'  ({busy[run_name(cfg, s)]})' if run_name(cfg, s) in busy else ''))
+            for cfg, s in todo:
+                print(' ', run_name(cfg, s) + (f'  ({busy[run_name(cfg, s)]})'
+                                               if run_name(cfg, s) in busy else ''))
             sys.stdout.flush()
-    except BrokenPipeError:   # `gradsim-sweep --list | head`: the reader is gone; exit quietly (Python's docs, "Note on SIGPIPE")
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so that the flush at exit does not fail again
+    # `gradsim-sweep --list | head`: the reader is gone; exit quietly
+    # (Python's docs, "Note on SIGPIPE")
+    except BrokenPipeError:
+        # so that the flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     if args.list: return
-    try:   # now, not after the first run has trained: the folder, the data, and every run's settings
+    # now, not after the first run has trained: the folder, the data, and every run's settings
+    try:
         writable_folder(out, '--out')
         data_order(args.data)
         for cfg, s in todo: check_run(cfg); run_path(cfg, s, out)
     except (ValueError, FileNotFoundError) as e: raise SystemExit(f'gradsim-sweep: error: {e}')
     failed, skipped = _train_all(todo, out, args, jobs)
-    if skipped: print(f"{len(skipped)} of {len(todo)} runs were left to another sweep that is training them (named above); "
-                      "run the same command again once it ends: it trains any that are still missing")
-    if failed: raise SystemExit(f"gradsim-sweep: {len(failed)} of {len(todo)} runs failed (errors above): {', '.join(failed)}; "
-                                "the others are saved, and running the same command again retries only what is missing")
+    if skipped: print(f"{len(skipped)} of {len(todo)} runs were left to another sweep that is "
+                      "training them (named above); run the same command again once it ends: "
+                      "it trains any that are still missing")
+    if failed: raise SystemExit(f"gradsim-sweep: {len(failed)} of {len(todo)} runs failed "
+                                f"(errors above): {', '.join(failed)}; "
+                                "the others are saved, and running the same command again "
+                                "retries only what is missing")

@@ -8,29 +8,40 @@ __all__ = ['GRADIENT_RULES', 'MEMORY_RULES', 'FIELD_RULES', 'STAGED', 'FIRST_STA
 # %% ../nbs/05b_train.ipynb #6954c5f0
 import torch, torch.nn as nn
 from .data import NoisyData
-from .learner import Learner, LeNet5, RankingStats, ProgressBar, RULES, aggregation, default_device, predict, last5
+from .learner import (Learner, LeNet5, RankingStats, ProgressBar, RULES, aggregation,
+                                default_device, predict, last5)
 from .relabel import Relabel
 from .losses import LOSSES
 from .suspects import TrackWeights
 from .memory import AgreementStep, TrackLoss, keep_by_mixture
-from .memorise import MODELS, make_model, peer_of, Memorisation, CoTeaching, holdout_split, EarlyStopping
+from .memorise import (MODELS, make_model, peer_of, Memorisation, CoTeaching,
+                                 holdout_split, EarlyStopping)
 
 # %% ../nbs/05b_train.ipynb #fdd1019e
-GRADIENT_RULES = ('gradsim', 'within_class', 'rank_drop', 'agreement')   # rules that rank examples by gradient agreement
+# rules that rank examples by gradient agreement
+GRADIENT_RULES = ('gradsim', 'within_class', 'rank_drop', 'agreement')
 MEMORY_RULES = ('agreement', 'small_loss')
 FIELD_RULES = ('coteaching', 'early_stop')   # the field's answers to memorisation (notebook 29)
-STAGED = ('twostage_finetune', 'twostage_scratch', 'agreement_finetune', 'loss_finetune')   # two-stage schedules, see `two_stage`
-_OPTIONS = {'q': ('rank_drop',), 'drop': ('rank_drop',), 'decay': MEMORY_RULES, 'select': MEMORY_RULES,   # who reads what
-            'warmup': GRADIENT_RULES + ('small_loss',), 'layers': GRADIENT_RULES, 'a': GRADIENT_RULES, 'k': GRADIENT_RULES}
-_DEFAULTS = dict(q=0.2, drop='bottom', decay=0.8, select='soft', warmup=0, layers='last', a=4.0, k=4)
+# two-stage schedules, see `two_stage`
+STAGED = ('twostage_finetune', 'twostage_scratch', 'agreement_finetune', 'loss_finetune')
+# who reads what
+_OPTIONS = {'q': ('rank_drop',), 'drop': ('rank_drop',),
+            'decay': MEMORY_RULES, 'select': MEMORY_RULES,
+            'warmup': GRADIENT_RULES + ('small_loss',),
+            'layers': GRADIENT_RULES, 'a': GRADIENT_RULES, 'k': GRADIENT_RULES}
+_DEFAULTS = dict(q=0.2, drop='bottom', decay=0.8, select='soft', warmup=0, layers='last',
+                 a=4.0, k=4)
 
 def _check_options(rule, relabel, given):
     "A one-line error for an option given away from its default to a rule that would ignore it"
     for opt, rules in _OPTIONS.items():
         v = given[opt]
-        if rule in rules or (opt in ('a', 'k') and relabel is not None): continue   # relabelling scores with a and k too
+        # relabelling scores with a and k too
+        if rule in rules or (opt in ('a', 'k') and relabel is not None): continue
         if not (isinstance(v, str) == isinstance(_DEFAULTS[opt], str) and v == _DEFAULTS[opt]):
-            raise ValueError(f"{opt}: rule {rule!r} does not use it (it applies to {', '.join(rules)}); leave it at its default, {_DEFAULTS[opt]!r}")
+            raise ValueError(f"{opt}: rule {rule!r} does not use it "
+                             f"(it applies to {', '.join(rules)}); "
+                             f"leave it at its default, {_DEFAULTS[opt]!r}")
 
 def check_train(rule='vanilla', # weighting rule, as for `train`
                 epochs=30, # passes over the training set
@@ -46,23 +57,38 @@ def check_train(rule='vanilla', # weighting rule, as for `train`
                 loss='ce', # one of `LOSSES`
                 track=False, # keep gradsim's per-example weights
                 model='lenet5'): # a name in `MODELS`, or an nn.Module
-    "Every check `train` makes of its options, without training: a one-line ValueError naming the first bad one"
+    ("Every check `train` makes of its options, without training: "
+     "a one-line ValueError naming the first bad one")
     if rule not in RULES + MEMORY_RULES + FIELD_RULES:
-        raise ValueError(f"rule: unknown weighting rule {rule!r}; choose one of {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
+        raise ValueError(f"rule: unknown weighting rule {rule!r}; "
+                         f"choose one of {', '.join(RULES + MEMORY_RULES + FIELD_RULES)}")
     if epochs < 1: raise ValueError(f"epochs: expected at least 1, got {epochs}")
-    if loss not in LOSSES: raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)} (notebook 22)")
-    _check_options(rule, relabel, dict(q=q, drop=drop, decay=decay, select=select, warmup=warmup, layers=layers, a=a, k=k))
+    if loss not in LOSSES:
+        raise ValueError(f"loss: unknown loss {loss!r}; "
+                         f"choose one of {', '.join(LOSSES)} (notebook 22)")
+    _check_options(rule, relabel, dict(q=q, drop=drop, decay=decay, select=select, warmup=warmup,
+                                       layers=layers, a=a, k=k))
     if warmup and warmup >= epochs:
-        raise ValueError(f"warmup: {warmup} plain epochs of {epochs} would train vanilla under the name {rule!r}; give fewer than `epochs`")
+        raise ValueError(f"warmup: {warmup} plain epochs of {epochs} would train vanilla "
+                         f"under the name {rule!r}; give fewer than `epochs`")
     if track and rule not in GRADIENT_RULES:
-        raise ValueError(f"track: rule {rule!r} compares no gradients, so it has no per-example weights to keep; use rule='gradsim'")
-    if relabel is not None and loss != 'ce': raise ValueError("relabel: the hypothetical-label scores assume cross-entropy; use loss='ce'")
-    if relabel is not None and (not isinstance(relabel, dict) or set(relabel) - {'margin', 'patience'}):
-        raise ValueError(f"relabel: expected None or a dict with keys margin and/or patience, e.g. dict(margin=3.0, patience=3), got {relabel!r}")
+        raise ValueError(f"track: rule {rule!r} compares no gradients, "
+                         "so it has no per-example weights to keep; use rule='gradsim'")
+    if relabel is not None and loss != 'ce':
+        raise ValueError("relabel: the hypothetical-label scores assume cross-entropy; "
+                         "use loss='ce'")
+    if relabel is not None and (not isinstance(relabel, dict)
+                                or set(relabel) - {'margin', 'patience'}):
+        raise ValueError("relabel: expected None or a dict with keys margin and/or patience, "
+                         f"e.g. dict(margin=3.0, patience=3), got {relabel!r}")
     if not isinstance(model, nn.Module) and model not in MODELS:
-        raise ValueError(f"model: unknown network {model!r}; choose one of {', '.join(MODELS)}, or pass an nn.Module")
-    if rule in MEMORY_RULES: AgreementStep('gradsim' if rule == 'agreement' else 'loss', decay, select, warmup, layers, a, k)
-    elif rule in RULES: aggregation(rule, layers, a, k, q, drop, warmup)   # the rule's own checks of its knobs
+        raise ValueError(f"model: unknown network {model!r}; "
+                         f"choose one of {', '.join(MODELS)}, or pass an nn.Module")
+    if rule in MEMORY_RULES:
+        AgreementStep('gradsim' if rule == 'agreement' else 'loss', decay, select, warmup,
+                      layers, a, k)
+    # the rule's own checks of its knobs
+    elif rule in RULES: aggregation(rule, layers, a, k, q, drop, warmup)
     if relabel is not None: Relabel(**relabel, a=a, k=k)
 
 def train(data:NoisyData, # training images with noisy and true labels, and the test set
@@ -77,30 +103,38 @@ def train(data:NoisyData, # training images with noisy and true labels, and the 
           k=4, # gradient rules: top-k partners (None: all)
           q=0.2, # rank_drop: fraction of each batch dropped
           drop='bottom', # rank_drop: drop the 'bottom' or the 'top' of the ranking
-          decay=0.8, # memory rules: the share of an example's old memory a visit keeps (notebook 27)
-          select='soft', # memory rules: 'soft' weights, or 'mixture' to drop below the mixture threshold
+          decay=0.8, # memory rules: share of an example's old memory a visit keeps (notebook 27)
+          select='soft', # memory rules: 'soft' weights, or 'mixture' to drop below its threshold
           warmup=0, # gradient and memory rules: plain epochs first (notebook 27)
-          relabel=None, # None, or `Relabel`'s settings as a dict, e.g. dict(margin=3.0, patience=3) (notebook 20)
+          relabel=None, # None or `Relabel` kwargs, e.g. dict(margin=3.0, patience=3) (notebook 20)
           loss='ce', # per-example loss, a name in `LOSSES` (notebook 22)
-          track=False, # keep each example's mean weight as hist['example_weight'] (gradient rules; notebook 26)
+          track=False, # gradient rules: hist['example_weight'], each example's mean weight (nb 26)
           track_loss=False, # keep each example's mean loss as hist['example_loss'] (notebook 27)
-          memorisation=True, # record per epoch the share of flipped labels memorised, on 5,000 training examples (notebook 29)
-          model='lenet5', # a name in `MODELS`, made right after seeding torch with `seed`, or a network already made
+          memorisation=True, # per epoch, flipped labels memorised, of 5,000 examples (nb 29)
+          model='lenet5', # a `MODELS` name, made right after seeding with `seed`, or an nn.Module
           device=None, # default: CUDA when present, else the CPU
           progress=True): # show a progress bar
-    "Train in the thesis's setting with a weighting `rule` and the options asked for; returns the history"
-    check_train(rule, epochs, layers, a, k, q, drop, decay, select, warmup, relabel, loss, track, model)
+    ("Train in the thesis's setting with a weighting `rule` and the options asked for; "
+     "returns the history")
+    check_train(rule, epochs, layers, a, k, q, drop, decay, select, warmup, relabel, loss, track,
+                model)
     torch.manual_seed(seed)
     net = model if isinstance(model, nn.Module) else make_model(model)
-    if rule in MEMORY_RULES: step = AgreementStep('gradsim' if rule == 'agreement' else 'loss', decay, select, warmup, layers, a, k)
+    if rule in MEMORY_RULES:
+        step = AgreementStep('gradsim' if rule == 'agreement' else 'loss', decay, select, warmup,
+                             layers, a, k)
     elif rule == 'coteaching': step = CoTeaching(lambda: peer_of(net))
-    elif rule == 'early_stop': step, (data, held) = aggregation('vanilla'), holdout_split(data, seed=seed)
+    elif rule == 'early_stop':
+        step, (data, held) = aggregation('vanilla'), holdout_split(data, seed=seed)
     else: step = aggregation(rule, layers, a, k, q, drop, warmup)
-    cbs = [step, RankingStats(), ProgressBar(f'{rule} seed {seed}', progress)] + ([Memorisation()] if memorisation else [])
+    cbs = ([step, RankingStats(), ProgressBar(f'{rule} seed {seed}', progress)]
+           + ([Memorisation()] if memorisation else []))
     rl = Relabel(**relabel, a=a, k=k) if relabel is not None else None
-    cbs += ([rl] if rl else []) + ([TrackWeights()] if track else []) + ([TrackLoss()] if track_loss else [])
+    cbs += (([rl] if rl else []) + ([TrackWeights()] if track else [])
+            + ([TrackLoss()] if track_loss else []))
     cbs += [EarlyStopping(held)] if rule == 'early_stop' else []
-    config = dict(rule=rule, layers=layers if isinstance(layers, str) else 'custom', a=a, k=k, q=q, drop=drop,
+    config = dict(rule=rule, layers=layers if isinstance(layers, str) else 'custom',
+                  a=a, k=k, q=q, drop=drop,
                   relabel=rl and {'margin': rl.margin, 'patience': rl.patience}, loss=loss,
                   model=model if isinstance(model, str) else 'custom')
     if rule in MEMORY_RULES: config |= dict(decay=decay, select=select)
@@ -108,39 +142,53 @@ def train(data:NoisyData, # training images with noisy and true labels, and the 
     return Learner(net, data, LOSSES[loss], bs, lr, gamma, seed, cbs, device, config).fit(epochs)
 
 # %% ../nbs/05b_train.ipynb #e8e74a4a
-FIRST_STAGE = {'prediction': dict(rule='vanilla'), 'agreement': dict(rule='gradsim', track=True),   # what `two_stage` trains
-               'loss': dict(rule='vanilla', track_loss=True)}                                          # first, for each `keep`
+# what `two_stage` trains first, for each `keep`
+FIRST_STAGE = {'prediction': dict(rule='vanilla'), 'agreement': dict(rule='gradsim', track=True),
+               'loss': dict(rule='vanilla', track_loss=True)}
 
 def two_stage(data:NoisyData, # training images with noisy and true labels, and the test set
-              mode='finetune', # 'finetune' the first model, or train a new one from 'scratch', on the kept examples
+              mode='finetune', # 'finetune' model 1 or a new one from 'scratch' on the kept examples
               epochs=30, # epochs of each stage
               seed=0, # seeds both stages
               device=None, # default: CUDA when present, else the CPU
               progress=True, # show progress bars
-              keep='prediction', # which examples stage 2 keeps: 'prediction' (thesis), 'agreement' or 'loss' (notebook 27)
+              keep='prediction', # stage 2's filter: 'prediction' (thesis), 'agreement', 'loss' (27)
               model='lenet5', # the network, a name in `MODELS` (notebook 29)
               **kwargs): # more `train` settings for both stages (bs, lr, gamma, memorisation)
-    "Train for `epochs`, keep the examples the `keep` filter trusts, then `mode` 'finetune' or 'scratch' on them"
-    if mode not in ('finetune', 'scratch'): raise ValueError(f"mode: expected 'finetune' or 'scratch', got {mode!r}")
-    if keep not in FIRST_STAGE: raise ValueError(f"keep: expected 'prediction', 'agreement' or 'loss', got {keep!r}")
-    other = [k for k in kwargs if k not in ('bs', 'lr', 'gamma', 'memorisation')]   # the stages' rules are two_stage's to choose
-    if other: raise ValueError(f"{other[0]}: two_stage trains {FIRST_STAGE[keep]['rule']} then vanilla (keep={keep!r}) and takes only "
-                               "bs, lr, gamma and memorisation for them; for another rule, train it with `train`")
+    ("Train for `epochs`, keep the examples the `keep` filter trusts, "
+     "then `mode` 'finetune' or 'scratch' on them")
+    if mode not in ('finetune', 'scratch'):
+        raise ValueError(f"mode: expected 'finetune' or 'scratch', got {mode!r}")
+    if keep not in FIRST_STAGE:
+        raise ValueError(f"keep: expected 'prediction', 'agreement' or 'loss', got {keep!r}")
+    # the stages' rules are two_stage's to choose
+    other = [k for k in kwargs if k not in ('bs', 'lr', 'gamma', 'memorisation')]
+    if other:
+        raise ValueError(f"{other[0]}: two_stage trains {FIRST_STAGE[keep]['rule']} then vanilla "
+                         f"(keep={keep!r}) and takes only "
+                         "bs, lr, gamma and memorisation for them; "
+                         "for another rule, train it with `train`")
     check_train(epochs=epochs, model=model)
     dev = torch.device(device) if device else default_device()
     torch.manual_seed(seed)
-    net = make_model(model).to(dev)                   # the same initialisation train() would make for this seed
-    h1 = train(data, epochs=epochs, seed=seed, model=net, device=dev, progress=progress, **FIRST_STAGE[keep], **kwargs)
+    # the same initialisation train() would make for this seed
+    net = make_model(model).to(dev)
+    h1 = train(data, epochs=epochs, seed=seed, model=net, device=dev, progress=progress,
+               **FIRST_STAGE[keep], **kwargs)
     if keep == 'prediction': kept_mask = (predict(net, data.x.to(dev)) == data.y.to(dev)).cpu()
-    else: kept_mask = keep_by_mixture(h1.pop('example_weight') if keep == 'agreement' else [-v for v in h1.pop('example_loss')])
+    else: kept_mask = keep_by_mixture(h1.pop('example_weight') if keep == 'agreement'
+                                      else [-v for v in h1.pop('example_loss')])
     if not kept_mask.any():   # nothing to train stage 2 on: say so rather than divide by zero
-        raise ValueError(f"keep: the {keep!r} filter kept none of the {len(data.y):,} training examples after stage 1; "
-                         "train stage 1 longer or on more examples")
-    kept = NoisyData(data.x[kept_mask], data.y[kept_mask], data.true[kept_mask], data.x_test, data.y_test, data.order)
-    h2 = train(kept, 'vanilla', epochs, seed=seed + 1000, model=net if mode == 'finetune' else model, device=dev, progress=progress, **kwargs)
+        raise ValueError(f"keep: the {keep!r} filter kept none of the {len(data.y):,} training "
+                         "examples after stage 1; train stage 1 longer or on more examples")
+    kept = NoisyData(data.x[kept_mask], data.y[kept_mask], data.true[kept_mask],
+                     data.x_test, data.y_test, data.order)
+    h2 = train(kept, 'vanilla', epochs, seed=seed + 1000,
+               model=net if mode == 'finetune' else model, device=dev, progress=progress, **kwargs)
     eps = h1['epochs'] + [{**e, 'epoch': e['epoch'] + epochs} for e in h2['epochs']]
     rule = f'twostage_{mode}' if keep == 'prediction' else f'{keep}_{mode}'
-    hist = {'config': {**h1['config'], 'rule': rule, 'model': model, 'epochs': 2 * epochs, 'kept': int(kept_mask.sum()),
-                       'kept_clean': 1 - kept.noise}, 'epochs': eps}
+    hist = {'config': {**h1['config'], 'rule': rule, 'model': model, 'epochs': 2 * epochs,
+                       'kept': int(kept_mask.sum()), 'kept_clean': 1 - kept.noise},
+            'epochs': eps}
     hist['last5'] = last5(hist)
     return hist

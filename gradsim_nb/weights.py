@@ -19,53 +19,68 @@ def cosine_from_gram(gram): # (m, m) inner products of the per-example gradients
 # %% ../nbs/02_weights.ipynb #939b595b
 def _check_ak(a, k):
     if isinstance(a, bool) or not isinstance(a, numbers.Real) or not math.isfinite(a) or a < 0:
-        raise ValueError(f"a: the annealing scale must be a finite number >= 0 (0 gives uniform weights; the thesis uses 4 or 8), got {a!r}")
+        raise ValueError(f"a: the annealing scale must be a finite number >= 0 "
+                         f"(0 gives uniform weights; the thesis uses 4 or 8), got {a!r}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
-        raise ValueError(f"k: top-k must be an integer >= 1, or None to use every other example (the thesis uses 4), got {k!r}")
+        raise ValueError(f"k: top-k must be an integer >= 1, or None to use every other example "
+                         f"(the thesis uses 4), got {k!r}")
 
 # %% ../nbs/02_weights.ipynb #ac0b21ca
 def _plain_fits(a, m, kk, dtype):
-    "Whether exp(a cos) can be summed as it stands: all m*kk terms, each at most e^a, add up below the dtype's largest number"
+    ("Whether exp(a cos) can be summed as it stands: all m*kk terms, each at most e^a, "
+     "add up below the dtype's largest number")
     return a + math.log(m * kk) < math.log(torch.finfo(dtype).max)
 
-def gradsim_weights(gram, # (m, m) inner products of the per-example gradients, e.g. from per_example_gram
-                    a=4.0, # annealing scale: exp(a cos) sharpens the weights; 0 gives uniform weights
+def gradsim_weights(gram, # (m, m) inner products of per-example gradients (e.g. per_example_gram)
+                    a=4.0, # annealing scale: exp(a cos) sharpens the weights; 0 gives uniform ones
                     k=4, # top-k: partners counted per example; None uses every other example
-                    labels=None): # within-class: a tensor or sequence of m labels; only same-label partners count
-    "Per-example weights summing to 1: w_i = sum over the top-k j != i of exp(a cos(g_i, g_j)); with `labels`, same-label j only"
+                    labels=None): # within-class: m labels (tensor/seq); same-label partners only
+    ("Per-example weights summing to 1: w_i = sum over the top-k j != i of exp(a cos(g_i, g_j)); "
+     "with `labels`, same-label j only")
     _check_ak(a, k)
     if not isinstance(gram, torch.Tensor) or gram.dim() != 2 or gram.shape[0] != gram.shape[1]:
-        raise ValueError(f"gram: expected a square (m, m) tensor of gradient inner products, got {getattr(gram, 'shape', type(gram).__name__)}")
+        raise ValueError(f"gram: expected a square (m, m) tensor of gradient inner products, "
+                         f"got {getattr(gram, 'shape', type(gram).__name__)}")
     m = gram.shape[0]
-    if m == 0: raise ValueError("gram: empty batch (a 0x0 Gram, 0 examples), nothing to weigh; skip empty batches before the step")
-    if not gram.is_cuda and not torch.isfinite(gram).all(): raise ValueError("gram: contains NaN or inf; the per-example gradients are not finite")
-    if gram.dtype in (torch.float16, torch.bfloat16): gram = gram.float()   # e^8 summed over a batch overflows float16
+    if m == 0:
+        raise ValueError("gram: empty batch (a 0x0 Gram, 0 examples), nothing to weigh; "
+                         "skip empty batches before the step")
+    if not gram.is_cuda and not torch.isfinite(gram).all():
+        raise ValueError("gram: contains NaN or inf; the per-example gradients are not finite")
+    # e^8 summed over a batch overflows float16
+    if gram.dtype in (torch.float16, torch.bfloat16): gram = gram.float()
     if m == 1: return gram.new_ones(1)
     keep = ~torch.eye(m, dtype=torch.bool, device=gram.device)
     if labels is not None:
         labels = torch.as_tensor(labels, device=gram.device)
         if labels.dim() != 1 or len(labels) != m:
-            raise ValueError(f"labels: expected {m} labels, one per example, got shape {tuple(labels.shape)}")
+            raise ValueError(f"labels: expected {m} labels, one per example, "
+                             f"got shape {tuple(labels.shape)}")
         keep &= labels[:, None] == labels[None, :]
     kk = min(int(k or m), m - 1)
     cos = cosine_from_gram(gram)
-    if _plain_fits(a, m, kk, cos.dtype): s = torch.exp(a * cos) * keep          # terms outside the candidates count 0
-    else:   # e^a would overflow: exp(a (cos - c)) is the same up to the factor e^{-ac}, which normalising removes
-        c = cos.masked_fill(~keep, -1).max()                                 # the largest candidate cosine: its term becomes 1
+    # terms outside the candidates count 0
+    if _plain_fits(a, m, kk, cos.dtype): s = torch.exp(a * cos) * keep
+    else:   # e^a would overflow: exp(a (cos - c)) is the same up to the factor e^{-ac},
+            # which normalising removes
+        c = cos.masked_fill(~keep, -1).max()   # the largest candidate cosine: its term becomes 1
         s = torch.exp((a * (cos - c)).masked_fill(~keep, -math.inf))
     w = s.topk(kk, dim=1).values.sum(1)
     total = w.sum()
     return torch.where(total > 0, w / total, 1 / m)   # a tensor condition: no wait for the GPU
 
 # %% ../nbs/02_weights.ipynb #3fc9c9b3
-def rank_drop_weights(scores, # (m,) any per-example scores, higher meaning more trusted (e.g. gradsim's weights)
+def rank_drop_weights(scores, # (m,) per-example scores, higher: more trusted (e.g. gradsim weights)
                       q, # the fraction of the batch to drop, in [0, 1)
-                      drop='bottom'): # 'bottom': drop the lowest-scored; 'top': the highest (a sanity check)
-    "Weight 0 for the fraction `q` of examples ranked lowest (`drop='bottom'`) or highest by `scores`, uniform on the rest"
-    if drop not in ('bottom', 'top'): raise ValueError(f"drop: expected 'bottom' or 'top', got {drop!r}")
+                      drop='bottom'): # 'bottom': drop lowest-scored; 'top': highest (sanity check)
+    ("Weight 0 for the fraction `q` of examples ranked lowest (`drop='bottom'`) or highest "
+     "by `scores`, uniform on the rest")
+    if drop not in ('bottom', 'top'):
+        raise ValueError(f"drop: expected 'bottom' or 'top', got {drop!r}")
     if not 0 <= q < 1: raise ValueError(f"q: the fraction to drop must be in [0, 1), got {q!r}")
     m = len(scores)
-    n = min(math.floor(q * m + 0.5), m - 1)                        # round half up; always keep at least one example
+    # round half up; always keep at least one example
+    n = min(math.floor(q * m + 0.5), m - 1)
     order = scores.argsort(descending=(drop == 'top'), stable=True)
     w = torch.ones(m, dtype=torch.float32, device=scores.device)
     w[order[:n]] = 0
@@ -79,7 +94,8 @@ def vanilla_weights(m, # the number of examples
 
 def oracle_weights(labels, # (m,) the labels used for training, some wrong
                    true_labels): # (m,) the true labels
-    "Weight 0 on examples whose label is wrong, uniform on the rest (uniform on all if every label is wrong)"
+    ("Weight 0 on examples whose label is wrong, uniform on the rest "
+     "(uniform on all if every label is wrong)")
     ok = (labels == true_labels).float()
     return torch.where(ok.sum() > 0, ok / ok.sum(), 1 / len(ok))
 
@@ -89,14 +105,14 @@ def _upload(t, device):
     return t.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else t.to(device)
 
 def rectified_gaussian_weights(m, # the number of examples
-                               generator=None, # a torch.Generator, so a seeded run draws the same weights
+                               generator=None, # torch.Generator: seeded runs draw the same weights
                                device=None): # where the weights live; None: the CPU
     "Ren et al.'s control: max(z, 0) normalised, z ~ N(0, 1) (uniform if every z < 0)"
     z = _upload(torch.randn(m, generator=generator).clamp_min(0), device)
     return torch.where(z.sum() > 0, z / z.sum(), 1 / m)
 
 def uniform_random_weights(m, # the number of examples
-                           generator=None, # a torch.Generator, so a seeded run draws the same weights
+                           generator=None, # torch.Generator: seeded runs draw the same weights
                            device=None): # where the weights live; None: the CPU
     "The thesis's control: each weight drawn uniformly from (0, 2/m)"
     return _upload(torch.rand(m, generator=generator) * (2 / m), device)

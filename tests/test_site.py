@@ -171,3 +171,23 @@ def test_voila_widgets_app():
     assert not problems, '\n'.join(problems) + '\nvoila log:\n' + facts.get('log_tail', '')
     assert facts['before']['a'] != facts['after']['a'] and facts['auroc'][0] != facts['auroc'][1]
     assert facts['stopped']
+
+
+def test_voila_check_sees_errors_on_the_page():
+    "The app check reports an error or stderr output, and Voilà's own timeout text, anywhere on the page"
+    _need_browser()
+    import voila_check
+    from playwright.sync_api import sync_playwright
+    stderr = '<div class="jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr"><pre>{}</pre></div>'
+    with sync_playwright() as pw:
+        browser = sitecheck.launch(pw)
+        try:
+            page = browser.new_page()
+            page.set_content('<div class="widget-interact">sliders</div>')
+            assert voila_check.page_errors(page) == []
+            page.set_content(stderr.format('ZeroDivisionError: division by zero'))
+            assert voila_check.page_errors(page) == ['an error or stderr output on the page: ZeroDivisionError: division by zero']
+            page.set_content('<pre>Cell execution timed out, aborting notebook execution.</pre>')
+            assert voila_check.page_errors(page) == ['the page says: Cell execution timed out']
+        finally:
+            browser.close()

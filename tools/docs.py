@@ -16,7 +16,8 @@ Steps:
    (nbdev's doc links), backticked notebook names (`` `02_weights` ``), `*.ipynb` links, links to doc_host, and
    links to repository files (to git_url).
 3. Sphinx (myst-nb, sphinx-book-theme; configuration in docs/conf.py) renders the saved outputs, executing
-   nothing, into the site, with the index as home page and the other notebooks in file-name order in the sidebar.
+   nothing, into the site, with the index as home page and the other notebooks in the sidebar in the parts of
+   nbs/sidebar.yml (nbdev's custom sidebar: a section per part, with its caption), else in file-name order.
    Its warnings go to _sitebuild/warnings.txt and are counted at the end.
 """
 import argparse, ast, importlib, json, os, re, shutil, subprocess, sys, time
@@ -483,6 +484,29 @@ def vendor(dest):
         if p.is_file() and not p.name.endswith('.map') and 'amd' not in p.name: shutil.copy2(p, dest / 'widgets' / p.name)
 
 
+def sidebar(nbs, nbl, pages):
+    "[(caption or None, [page, ...]), ...]: the parts of nbs/sidebar.yml (nbdev's custom sidebar), else one part in file order"
+    f = nbs / 'sidebar.yml'
+    if not f.exists(): return [(None, [pages[q.stem] for q in nbl if pages[q.stem] != 'index'])]
+    import yaml
+    try: items = yaml.safe_load(f.read_text(encoding='utf-8'))['website']['sidebar']['contents']
+    except Exception as e: raise SystemExit(f'{f}: not an nbdev sidebar (website: sidebar: contents: ...): {e}') from None
+    parts, seen = [], []
+    for it in items:
+        cap, names = (it.get('section'), it.get('contents') or []) if isinstance(it, dict) else (None, [it])
+        part = []
+        for n in names:
+            stem = Path(str(n)).stem
+            if stem not in pages: raise SystemExit(f'{f}: {n} is not a notebook in {nbs}; remove it or fix the name')
+            if stem in seen: raise SystemExit(f'{f}: {n} is listed twice')
+            seen.append(stem)
+            if pages[stem] != 'index': part.append(pages[stem])
+        if part: parts.append((cap, part))
+    left = [q.name for q in nbl if q.stem not in seen]
+    if left: raise SystemExit(f"{f}: {', '.join(left)} in no part of the sidebar; add each to a section")
+    return parts
+
+
 def prepare(nbs, srcdir, log):
     "Processed copies of the notebooks (and the other files beside them) in `srcdir`; returns the page list"
     cfg = settings()
@@ -499,7 +523,8 @@ def prepare(nbs, srcdir, log):
         rel = p.relative_to(nbs)
         if p.is_file() and p.suffix != '.ipynb' and not any(x.startswith(('.', '_')) for x in rel.parts):
             (srcdir / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(p, srcdir / rel)
-    order, done = [], {}
+    parts = sidebar(nbs, nbl, pages)
+    order, done = [pg for _, part in parts for pg in part], {}
     for p in nbl: done[p] = process(read_nb(p), pages[p.stem], lib, links, log)
     for p in nbl:       # links once every page's anchors are known
         here, nb = pages[p.stem], done[p]
@@ -508,9 +533,8 @@ def prepare(nbs, srcdir, log):
             for o in c.get('outputs', []):
                 if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = links.fix(o['data']['text/markdown'], here)
         if here == 'index':
-            toc = [pages[q.stem] for q in nbl if pages[q.stem] != 'index']
-            nb['cells'].append(_md_cell('```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(toc) + '\n```'))
-        else: order.append(here)
+            nb['cells'] += [_md_cell('```{toctree}\n:hidden:\n:maxdepth: 1\n' + (f':caption: {cap}\n' if cap else '')
+                                     + '\n' + '\n'.join(part) + '\n```') for cap, part in parts]
         for i, c in enumerate(nb['cells']): c['id'] = f'cell-{i}'
         out = srcdir / f'{here}.ipynb'
         out.parent.mkdir(parents=True, exist_ok=True)

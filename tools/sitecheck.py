@@ -12,6 +12,7 @@ What is expected is read from the notebooks themselves, so that the checks follo
 - math is typeset: pages whose notebook has TeX math hold MathJax containers and no MathJax error, and no page shows
   raw TeX (`$...$`, `$$`, `\\(`, `\\[`) in its text outside code;
 - notebooks with saved widget state show rendered widgets;
+- no shown code cell is wider than the column at 1280 px (it would be cut at its right edge);
 - every link inside the site resolves: its target loads and the #fragment, if any, exists on the target page.
 Screenshots of a few pages go to --screens (default _site_screens/, not committed).
 
@@ -241,6 +242,10 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
                 raw = _re_raw_tex.findall(math['text'])
                 if raw: rep.add(f'{name}: raw TeX in the text (math not typeset): {raw[:3]}')
                 if math['errors']: rep.add(f'{name}: MathJax errors: {math["errors"]}')
+                # a shown code cell wider than the column is cut at its right edge (the book's limit: 100 characters)
+                cut = page.evaluate("() => [...document.querySelectorAll('article div.cell_input pre')]"
+                                    ".filter(p => p.scrollWidth > p.clientWidth + 1).length")
+                if cut: rep.add(f'{name}: {cut} code cell(s) wider than the column, cut at the right edge')
                 if want:
                     if want['images'] > len(shown):
                         rep.add(f"{name}: shows {len(shown)} loaded images, {want['notebook']} has {want['images']} (figures missing)")

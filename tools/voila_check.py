@@ -1,14 +1,17 @@
 """The widgets notebook (nbs/19_widgets.ipynb) as a live Voilà app, driven in headless Chromium by Playwright.
 
-    python tools/voila_check.py [--screens _site_screens]     # exit 1 and the problems if the app fails
+    python tools/voila_check.py [--screens _site_screens] [--full]   # exit 1 and the problems if the app fails
 
-Voilà serves the notebook on 127.0.0.1 at a free port, with a timeout on every cell (--VoilaExecutor.timeout) and
-IN_TEST=1, so the notebook takes its quick path (one epoch on a subset, as under nbdev_test). The browser waits for
-the explorer (the `interactive` of WeightExplorer.widget), checks that its `a` and `k` sliders render, drags the `a`
-slider and waits for its readout, the drawing and the AUROC printed in the figure's title to change. So that the
-title can be read, the kernel draws SVG with text kept as text (an IPython profile in a temporary IPYTHONDIR);
-the drawing itself is the notebook's. Requests to any host other than the local server are blocked and listed.
-The server is started in its own process group and stopped, with the kernels it started, by PID in a finally block.
+Voilà serves the notebook on 127.0.0.1 at a free port, started from the repository's root as README says (so that
+it reads voila.json there), with a timeout on every cell (--VoilaExecutor.timeout) and, unless --full, IN_TEST=1,
+so the notebook takes its quick path (one epoch on a subset, as under nbdev_test). The browser waits for the
+explorer (the `interactive` of WeightExplorer.widget), checks that its `a` and `k` sliders render, that the page
+shows no error or stderr output (a cell that failed or timed out included) and that it opened within `stall`
+seconds, drags the `a` slider and waits for its readout, the drawing and the AUROC printed in the figure's title to
+change. So that the title can be read, the kernel draws SVG with text kept as text (an IPython profile in a
+temporary IPYTHONDIR); the drawing itself is the notebook's. Requests to any host other than the local server are
+blocked and listed. The server is started in its own process group and stopped, with the kernels it started, by
+PID in a finally block.
 """
 import argparse, os, re, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -93,7 +96,22 @@ _JS_STATE = """(el) => {
 }"""
 
 
-def check_widgets_app(nb=ROOT / 'nbs' / '19_widgets.ipynb', screens=None, timeout=900, cell_timeout=600, log=print):
+_JS_ERRORS = """() => [...document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+                  .map(e => e.innerText.trim()).filter(t => t)"""
+_ERROR_TEXT = re.compile(r'Cell execution timed out|There was an error when executing cell|Traceback \(most recent call last\)')
+
+
+def page_errors(page):
+    "Error and stderr outputs shown on the page, and any Voilà error text (a cell that timed out or failed)"
+    found = [f'an error or stderr output on the page: {t[:300]}' for t in page.evaluate(_JS_ERRORS)]
+    m = _ERROR_TEXT.search(page.inner_text('body'))
+    if m and not found: found.append(f'the page says: {m.group(0)}')
+    return found
+
+
+def check_widgets_app(nb=ROOT / 'nbs' / '19_widgets.ipynb', screens=None, timeout=900, cell_timeout=600, log=print,
+                      quick=True, # True: IN_TEST=1, the notebook's quick path; False: what `voila nbs/19_widgets.ipynb` runs
+                      stall=240): # seconds to working sliders beyond which the app is reported stalled
     "Serve `nb` with Voilà, move `a`, and return (problems, facts)"
     from playwright.sync_api import sync_playwright
     nb = Path(nb).resolve()
@@ -104,15 +122,19 @@ def check_widgets_app(nb=ROOT / 'nbs' / '19_widgets.ipynb', screens=None, timeou
     prof = Path(tmp.name) / 'ipython' / 'profile_default'
     prof.mkdir(parents=True)
     (prof / 'ipython_kernel_config.py').write_text(KERNEL_CONFIG)
-    env = dict(os.environ, IN_TEST='1', IPYTHONDIR=str(Path(tmp.name) / 'ipython'),
+    env = dict(os.environ, IPYTHONDIR=str(Path(tmp.name) / 'ipython'),
                JUPYTER_RUNTIME_DIR=str(Path(tmp.name) / 'runtime'), PYTHONUNBUFFERED='1')
+    env.pop('IN_TEST', None)
+    if quick: env['IN_TEST'] = '1'
     if not env.get('GRADSIM_DATA') and (ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz').exists():
         env['GRADSIM_DATA'] = str(ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz')
     logf = open(Path(tmp.name) / 'voila.log', 'w+')
-    cmd = [sys.executable, '-m', 'voila', nb.name, '--no-browser', f'--port={port}', '--Voila.port_retries=0',
+    # from the repository's root, as README says, so that Voilà reads its voila.json (the kernel client it names)
+    where = ROOT if nb.is_relative_to(ROOT) else nb.parent
+    cmd = [sys.executable, '-m', 'voila', str(nb.relative_to(where)), '--no-browser', f'--port={port}', '--Voila.port_retries=0',
            '--Voila.ip=127.0.0.1', f'--VoilaExecutor.timeout={cell_timeout}', '--VoilaConfiguration.show_tracebacks=True',
            '--VoilaConfiguration.extension_denylist=["@jupyter-notebook/lab-extension"]']
-    proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=where, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     facts['pid'] = proc.pid
     kernels = set()
     t0 = time.time()
@@ -151,6 +173,10 @@ def check_widgets_app(nb=ROOT / 'nbs' / '19_widgets.ipynb', screens=None, timeou
                     return el && el.querySelectorAll('.widget-slider').length >= 2 && el.querySelector('.widget-output img'); }""",
                                        timeout=120000)
                 facts['ready_s'] = round(time.time() - t0)
+                if facts['ready_s'] > stall:   # no cell of the notebook takes this long: a wait that missed its message
+                    problems.append(f"the app took {facts['ready_s']} s to open, over {stall} s: a stalled cell (see voila.json)")
+                # Voilà shows the page once every cell has run: an error in any cell, or a timed-out one, is on it now
+                problems += page_errors(page)
                 before = inter.evaluate(_JS_STATE)
                 facts['before'] = {'a': before['a'], 'k': before['k'], 'title': _svg_text(before['src'] or '')[:300]}
                 if before['a'] is None: problems.append('the explorer has no slider labelled a')
@@ -218,8 +244,9 @@ if __name__ == '__main__':
     ap.add_argument('--nb', default=str(ROOT / 'nbs' / '19_widgets.ipynb'))
     ap.add_argument('--screens', default=str(ROOT / '_site_screens'))
     ap.add_argument('--timeout', type=int, default=900)
+    ap.add_argument('--full', action='store_true', help="run the notebook as `voila nbs/19_widgets.ipynb` does, not its quick path")
     a = ap.parse_args()
-    problems, facts = check_widgets_app(a.nb, a.screens, a.timeout)
+    problems, facts = check_widgets_app(a.nb, a.screens, a.timeout, quick=not a.full)
     for k, v in facts.items():
         if k != 'log_tail': print(f'{k}: {v}')
     if problems:
