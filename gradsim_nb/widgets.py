@@ -146,15 +146,16 @@ class SlicedChannel(AsyncZMQSocketChannel):
     "A kernel channel whose wait for a message is cut into polls of at most `slice_s` seconds"
     slice_s = 1.0
     async def get_msg(self, timeout=None): # seconds to wait in all; None: for ever
-        "The next message, or `queue.Empty` after `timeout` s; each slice polls afresh and sees a queued one"
+        "The next message, or `queue.Empty` after `timeout` s; a fresh poll sees a queued one"
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if end is None else max(0.0, end - time.monotonic())
-            try: return await super().get_msg(timeout=self.slice_s if left is None else min(self.slice_s, left))
+            wait = self.slice_s if left is None else min(self.slice_s, left)
+            try: return await super().get_msg(timeout=wait)
             except Empty:
                 if left is not None and left <= self.slice_s: raise
 
 class PatientKernelClient(AsyncKernelClient):
-    "jupyter_client's async kernel client with `SlicedChannel` for the shell and IOPub channels (voila.json)"
+    "jupyter_client's async kernel client, `SlicedChannel` for shell and IOPub (voila.json)"
     shell_channel_class = Type(SlicedChannel)
     iopub_channel_class = Type(SlicedChannel)
