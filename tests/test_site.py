@@ -103,13 +103,21 @@ def _broken_copy(site, tmp_path):
 
 
 def test_checker_fails_on_a_missing_page_and_figure(site, tmp_path):
-    "The checker can fail: a copy with a page and a figure removed is reported, both of them"
+    "The checker can fail: a copy with a page, a figure removed and bad text added is reported, all of it"
     broken, page, fig_page, nb, cell = _broken_copy(site[0], tmp_path)
+    home = broken / 'index.html'   # and text a reader must not see: a temporary path, a table left as pipes
+    html = home.read_text(encoding='utf-8')
+    assert html.count('</article>') == 1
+    home.write_text(html.replace('</article>', '<p>wrote /tmp/tmpab12cd/s.csv</p>'
+                                 '<p>| run | max |x - y| |\n|---|---|---|\n| a | 1 | 2 |</p></article>'),
+                    encoding='utf-8')
     rep = sitecheck.check_site(broken, ROOT / 'nbs', pages=['index.html', page, fig_page])
     print(rep)
     assert not rep
     text = '\n'.join(rep.problems)
     assert f'{page}: page missing' in text
+    assert "index.html: a path of the build machine in the text: ['/tmp/tmpab12cd/s.csv']" in text
+    assert 'index.html: a markdown table shown as raw text' in text
     assert f'{fig_page}: image did not load' in text
     assert f'{fig_page}: the figure of {nb} cell {cell} is not on the page' in text
     assert re.search(rf'{re.escape(fig_page)}: shows \d+ loaded images, {re.escape(nb)} has \d+ \(figures missing\)', text)
@@ -191,3 +199,15 @@ def test_voila_check_sees_errors_on_the_page():
             assert voila_check.page_errors(page) == ['the page says: Cell execution timed out']
         finally:
             browser.close()
+
+
+def test_show_doc_says_what_a_class_takes_and_drops_empty_columns():
+    "nbdev writes `def Callback(*args, **kwargs)` for a class without __init__; the site shows `class Callback()`"
+    from gradsim_nb.learner import Callback, RankDrop
+    from gradsim_nb.runs import read_run
+    md = docs.render_show_doc(Callback, 'Callback')
+    assert '```python\nclass Callback()\n```' in md and '*args' not in md
+    assert '```python\nclass RankDrop(\n' in docs.render_show_doc(RankDrop, 'RankDrop')
+    # read_run's one parameter has a docment but no annotation and no default: only Details is said
+    assert docs.param_table(read_run).splitlines()[:2] == ['|  | Details |', '| -- | -- |']
+    assert docs.param_table(RankDrop).splitlines()[0] == '|  | Type | Default | Details |'

@@ -162,16 +162,31 @@ def param_table(obj):
             name_cell = f'`{name}`'
             r = f'<function {default.__name__}>' if callable(default) and hasattr(default, '__name__') else repr(default)
             dflt = '' if default is empty else f'`{re.sub(r" at 0x[0-9a-f]+", "", r)}`'
-        rows.append(f"| {name_cell} | {f'`{_cell_md(a)}`' if a else ''} | {_cell_md(dflt)} | {_cell_md(doc or '')} |")
-    if not any(not r.startswith('| **Returns**') for r in rows): return ''
-    if all(re.fullmatch(r'\| [^|]+ \|  \|  \|  \|', r) for r in rows): return ''   # nothing to say beyond the names
-    return '\n'.join(['|  | Type | Default | Details |', '| -- | -- | -- | -- |'] + rows)
+        rows.append([name_cell, f'`{_cell_md(a)}`' if a else '', _cell_md(dflt), _cell_md(doc or '')])
+    if all(r[0] == '**Returns**' for r in rows): return ''
+    if not any(any(r[1:]) for r in rows): return ''   # nothing to say beyond the names
+    # a column empty in every row (no annotations, say) is left out rather than shown blank
+    keep = [0] + [i for i in (1, 2, 3) if any(r[i] for r in rows)]
+    head = ['', 'Type', 'Default', 'Details']
+    line = lambda cells: '| ' + ' | '.join(cells) + ' |'
+    return '\n'.join([line([head[i] for i in keep]), line(['--'] * len(keep))]
+                     + [line([r[i] for i in keep]) for r in rows])
 
 
 def render_show_doc(obj, name):
     "show_doc's markdown for `obj`, as nbdev's exec_show_docs would have put in the cell's output"
+    import inspect
     from nbdev.showdoc import BasicMarkdownRenderer
-    return BasicMarkdownRenderer(obj, name=name)._repr_markdown_()
+    md = BasicMarkdownRenderer(obj, name=name)._repr_markdown_()
+    if inspect.isclass(obj):
+        # nbdev writes a class as `def`, and one without an __init__ of its own as object's
+        # `(*args, **kwargs)`: a reader sees the class and the arguments it really takes
+        own_init = any('__init__' in vars(k) for k in obj.__mro__[:-1])
+        md = re.sub(r'```python\ndef (\w+)\(\n    \*args, \*\*kwargs\n\):\n```' if not own_init
+                    else r'```python\ndef (\w+)\(',
+                    (lambda m: f'```python\nclass {m[1]}()\n```') if not own_init
+                    else (lambda m: f'```python\nclass {m[1]}('), md, count=1)
+    return md
 
 
 _re_attr_link = re.compile(r'\[([^\]]*)\]\(([^)\s]+)\)\{([^}]*)\}')

@@ -13,6 +13,8 @@ What is expected is read from the notebooks themselves, so that the checks follo
   raw TeX (`$...$`, `$$`, `\\(`, `\\[`) in its text outside code;
 - notebooks with saved widget state show rendered widgets;
 - no shown code cell is wider than the column at 1280 px (it would be cut at its right edge);
+- no page shows a path of the build machine (a temporary folder, a home, site-packages, the checkout) or a markdown
+  table left as raw pipes, outside code inputs;
 - every link inside the site resolves: its target loads and the #fragment, if any, exists on the target page.
 Screenshots of a few pages go to --screens (default _site_screens/, not committed).
 
@@ -166,6 +168,25 @@ _JS_MATH = """async () => {
           text: root.textContent, mathjax: !!window.MathJax};
 }"""
 
+# what the page shows outside code inputs (outputs included): a path of the machine the book ran on, or a markdown
+# table left as text (a `|` inside a cell splits it, and the whole table shows as pipes)
+_JS_SHOWN_TEXT = """() => {
+  const root = (document.querySelector('article') || document.body).cloneNode(true);
+  root.querySelectorAll('div.cell_input, script, style, textarea').forEach(e => e.remove());
+  return root.textContent;
+}"""
+_re_machine_path = re.compile(r'(?<![\w.~])(?:/tmp/|/var/folders/|/root/|/home/[\w.-]+/|/Users/[\w.-]+/|[A-Z]:\\Users\\)'
+                              r'[^\s\'"]*|[^\s\'"]*site-packages/[^\s\'"]*')
+_re_raw_table = re.compile(r'^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|){2,}', re.M)
+
+
+def shown_problems(text, root=ROOT):
+    "Machine paths and markdown tables left as text in `text`, a page's text outside code inputs"
+    paths = _re_machine_path.findall(text) + ([str(root)] if str(root) in text else [])
+    return ([f'a path of the build machine in the text: {sorted(set(paths))[:3]}'] if paths else []) + \
+           (['a markdown table shown as raw text (pipes and dashes)'] if _re_raw_table.search(text) else [])
+
+
 _re_raw_tex = re.compile(r'\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|(?<![\w$])\$[^\s$][^$\n]{0,200}?[^\s$\\]\$(?![\w$])|(?<![\w$])\$[^\s$]\$(?![\w$])')
 
 
@@ -242,6 +263,7 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
                 raw = _re_raw_tex.findall(math['text'])
                 if raw: rep.add(f'{name}: raw TeX in the text (math not typeset): {raw[:3]}')
                 if math['errors']: rep.add(f'{name}: MathJax errors: {math["errors"]}')
+                for msg in shown_problems(page.evaluate(_JS_SHOWN_TEXT)): rep.add(f'{name}: {msg}')
                 # a shown code cell wider than the column is cut at its right edge (the book's limit: 100 characters)
                 cut = page.evaluate("() => [...document.querySelectorAll('article div.cell_input pre')]"
                                     ".filter(p => p.scrollWidth > p.clientWidth + 1).length")
