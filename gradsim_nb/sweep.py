@@ -14,11 +14,12 @@ from .runs import (get_run, train_run, run_name, read_run, writable_folder, chec
                              run_path, _Terminated, _sigterm_as_interrupt)
 from .data import data_order
 from .learner import save_history
-from .experiments import EXPERIMENTS, RESULTS, quick_cfg, write_summary
+from .experiments import (EXPERIMENTS, RESULTS, runs_folder, quick_cfg,
+                                    write_summary)
 
 # %% ../nbs/28_sweep.ipynb #569d9419
 def pending(names, # experiments of `EXPERIMENTS`
-            out=RESULTS, # folder of run files
+            out=None, # folder of run files (None: results/runs)
             seeds=None, # seeds per experiment (default: each experiment's own number)
             quick=False): # the tiny runs of `quick_cfg` instead of full ones
     ("Unique (cfg, seed) runs of experiments `names` with no finished run file in `out` "
@@ -35,7 +36,7 @@ def pending(names, # experiments of `EXPERIMENTS`
                 if f in seen: continue
                 seen.add(f)
                 # a file that is not a finished run is trained again, not skipped
-                if read_run(Path(out) / f) is None: todo.append((cfg, s))
+                if read_run(runs_folder(out) / f) is None: todo.append((cfg, s))
     return sorted(todo, key=lambda cs: cs[1])
 
 # %% ../nbs/28_sweep.ipynb #d17e6684
