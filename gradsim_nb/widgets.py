@@ -73,7 +73,7 @@ class WeightExplorer:
              layers='last'): # 'last' or 'all': the layers whose gradients are compared
         ("Sorted weights coloured clean/flipped, the 10 highest- and lowest-weighted images, "
          "and the ranking statistics")
-        fig = plt.figure(figsize=(11, 5.6))
+        fig = plt.figure(figsize=(10, 5.6))
         ax1, ax2 = fig.add_axes([0.06, 0.62, 0.9, 0.32]), fig.add_axes([0.02, 0.0, 0.96, 0.45])
         w, st = self.bars(ax1, a, k, noise, layers)
         b = self.batch(noise, layers)

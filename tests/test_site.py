@@ -108,8 +108,10 @@ def test_checker_fails_on_a_missing_page_and_figure(site, tmp_path):
     home = broken / 'index.html'   # and text a reader must not see: a temporary path, a table left as pipes
     html = home.read_text(encoding='utf-8')
     assert html.count('</article>') == 1
+    fig = max((p for p in broken.rglob('*.png') if '_static' not in p.parts), key=lambda p: p.stat().st_size)
     home.write_text(html.replace('</article>', '<p>wrote /tmp/tmpab12cd/s.csv</p>'
-                                 '<p>| run | max |x - y| |\n|---|---|---|\n| a | 1 | 2 |</p></article>'),
+                                 '<p>| run | max |x - y| |\n|---|---|---|\n| a | 1 | 2 |</p>'
+                                 f'<img src="{fig.relative_to(broken).as_posix()}" style="width: 120px"></article>'),
                     encoding='utf-8')
     rep = sitecheck.check_site(broken, ROOT / 'nbs', pages=['index.html', page, fig_page])
     print(rep)
@@ -118,6 +120,7 @@ def test_checker_fails_on_a_missing_page_and_figure(site, tmp_path):
     assert f'{page}: page missing' in text
     assert "index.html: a path of the build machine in the text: ['/tmp/tmpab12cd/s.csv']" in text
     assert 'index.html: a markdown table shown as raw text' in text
+    assert re.search(r'index.html: a figure shown at \d+% of its size, its text too small to read', text)
     assert f'{fig_page}: image did not load' in text
     assert f'{fig_page}: the figure of {nb} cell {cell} is not on the page' in text
     assert re.search(rf'{re.escape(fig_page)}: shows \d+ loaded images, {re.escape(nb)} has \d+ \(figures missing\)', text)

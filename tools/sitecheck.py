@@ -13,6 +13,7 @@ What is expected is read from the notebooks themselves, so that the checks follo
   raw TeX (`$...$`, `$$`, `\\(`, `\\[`) in its text outside code;
 - notebooks with saved widget state show rendered widgets;
 - no shown code cell is wider than the column at 1280 px (it would be cut at its right edge);
+- no figure is shown at under 90% of its size (its smallest text would drop below 9 px);
 - no page shows a path of the build machine (a temporary folder, a home, site-packages, the checkout) or a markdown
   table left as raw pipes, outside code inputs;
 - every link inside the site resolves: its target loads and the #fragment, if any, exists on the target page.
@@ -153,7 +154,8 @@ _JS_IMAGES = """async (sel) => {
   const imgs = [...document.images];
   imgs.forEach(i => { i.loading = 'eager'; });
   await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; setTimeout(r, 10000); })));
-  return imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth, inArticle: root.contains(i)}));
+  return imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth, shown: i.getBoundingClientRect().width,
+                         inArticle: root.contains(i)}));
 }"""
 
 _JS_MATH = """async () => {
@@ -257,6 +259,12 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
                 for im in imgs:
                     if im['w'] == 0: rep.add(f'{name}: image did not load: {im["src"][len(base):] if im["src"].startswith(base) else im["src"][:80]}')
                 shown = [im for im in imgs if im['inArticle'] and im['w'] > 0]
+                # a figure drawn for the column (tests/test_book_style.py: 8 pt text is 11 px at full size)
+                # loses legibility when the page shrinks it: below 90% its smallest text is under 9 px
+                for im in shown:
+                    if im['shown'] < 0.9 * im['w'] and im['w'] > 100:
+                        rep.add(f"{name}: a figure shown at {100 * im['shown'] / im['w']:.0f}% of its size, "
+                                f"its text too small to read: {im['src'].rsplit('/', 1)[-1][:60]}")
                 info['images'] = len(shown)
                 math = page.evaluate(_JS_MATH)
                 info['math'] = math['containers']
