@@ -7,14 +7,17 @@ Steps:
 1. `npm ci` in docs/ when docs/node_modules is missing or older than docs/package-lock.json: MathJax 3 and the
    ipywidgets embedder, pinned there, are copied into the site's static files, so no page asks another host.
 2. Each notebook is copied, processed, to _sitebuild/src/ under its nbdev page name (`02_weights.ipynb` ->
-   `weights`, as nbdev names `weights.html`); the notebooks in nbs/ are never written. Processing does what nbdev's
-   processors and Quarto would: cells marked `export`, `exporti`, `hide`, `default_exp` or `include: false` go,
-   `echo: false` / `output: false` hide the input / the output, `#|` lines and `%` magics leave the source,
-   `show_doc` input is hidden and its output loses Quarto-only syntax (`{target=...}` attributes, `---`) and gains
-   a parameter table and nbdev's anchor, exported definitions that no `show_doc` shows get one (rendered here from
-   the library, as nbdev's `add_show_docs` does), and links go to the site's own pages: backticked library names
-   (nbdev's doc links), backticked notebook names (`` `02_weights` ``), `*.ipynb` links, links to doc_host, and
-   links to repository files (to git_url).
+   `weights`, as nbdev names `weights.html`); the notebooks in nbs/ are never written. Processing is nbdev's own
+   (its `NBProcessor` with the processors of `nbdev.processors` that nbdev_docs runs before Quarto): cells marked
+   `export`, `exporti`, `hide` or `default_exp` go, nbdev's `#|` lines, `hide_line` lines and `%` magics leave the
+   source, ANSI codes leave stdout, `filter_stream` filters, exported definitions that no `show_doc` shows get one,
+   `show_doc` input is hidden. Then what Quarto would do with the rest, for myst-nb: `include: false` cells and raw
+   cells go, `echo: false` / `output: false` / `code-fold` become the cell tags remove-input / remove-output /
+   hide-input, callouts become admonitions. show_doc output is rendered here from the imported library (nbdev's
+   `exec_show_docs` would run the notebook's code), loses Quarto-only syntax (`{target=...}` attributes, `---`) and
+   gains a parameter table and nbdev's anchor; links go to the site's own pages: backticked library names (nbdev's
+   doc links), backticked notebook names (`` `02_weights` ``), `*.ipynb` links, links to doc_host, and links to
+   repository files (to git_url).
 3. Sphinx (myst-nb, sphinx-book-theme; configuration in docs/conf.py) renders the saved outputs, executing
    nothing, into the site, with the index as home page and the other notebooks in the sidebar in the parts of
    nbs/sidebar.yml (nbdev's custom sidebar: a section per part, with its caption), else in file-name order.
@@ -23,6 +26,10 @@ Steps:
 import argparse, ast, importlib, json, os, re, shutil, subprocess, sys, time
 from configparser import ConfigParser
 from pathlib import Path
+
+from execnb.nbio import dict2nb
+from nbdev.process import NBProcessor, Processor, extract_directives
+import nbdev.processors as nbp
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / 'docs'
@@ -61,44 +68,6 @@ def read_nb(path, tries=5):
         except json.JSONDecodeError as e:
             if i == tries - 1: raise SystemExit(f'{path}: not a notebook (invalid JSON: {e}); fix or remove it') from None
             time.sleep(1)
-
-
-def src(cell):
-    s = cell.get('source', '')
-    return ''.join(s) if isinstance(s, list) else s
-
-
-_re_dir = re.compile(r'^\s*#\s*\|\s*(.*?)\s*$')
-
-
-def directives(source):
-    "nbdev/Quarto cell directives (leading `#| key: value` or `#| key value` lines) and the source without them"
-    lines, d = source.split('\n'), {}
-    i = 0
-    while i < len(lines):
-        m = _re_dir.match(lines[i])
-        if m:
-            body = m.group(1)
-            k, _, v = body.partition(':') if re.match(r'^[\w-]+:', body) else body.partition(' ')
-            d[k.strip()] = v.strip()
-        elif lines[i].strip(): break
-        i += 1
-    return d, '\n'.join(lines[i:])
-
-
-DROP = {'export', 'exporti', 'hide', 'default_exp'}
-
-
-def is_false(v): return str(v).strip().lower() in ('false', 'no', '0')
-
-
-def cell_shown(cell):
-    "Whether nbdev/Quarto would show the cell at all"
-    if cell['cell_type'] == 'code':
-        d, _ = directives(src(cell))
-        return not (DROP & d.keys()) and not is_false(d.get('include', 'true'))
-    s = src(cell).strip()
-    return bool(s) and not (s.startswith('#') and '\n' not in s and s.endswith(' -'))
 
 
 # ---- library objects, show_doc and parameter tables --------------------------------------------------------------
@@ -225,25 +194,6 @@ def _show_doc_arg(source):
             except Exception: return None
 
 
-def _documented_names(source):
-    "Public functions and classes an exported cell defines (nbdev's `_def_names`, `@patch` as `Class.name`)"
-    try: tree = ast.parse(source)
-    except SyntaxError: return []
-    out = []
-    for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): continue
-        if node.name.startswith('_') and not node.name.startswith('__'): continue
-        name = node.name
-        for dec in getattr(node, 'decorator_list', []):
-            dn = dec.func if isinstance(dec, ast.Call) else dec
-            if getattr(dn, 'id', '') in ('patch', 'patch_to') and node.args.args and node.args.args[0].annotation is not None:
-                ann = node.args.args[0].annotation
-                cls = ann.id if isinstance(ann, ast.Name) else getattr(ann, 'attr', None)
-                if cls: name = f'{cls}.{node.name}'
-        out.append(name)
-    return out
-
-
 # ---- links ---------------------------------------------------------------------------------------------------------
 
 class Links:
@@ -284,20 +234,23 @@ class Links:
 
     def fix(self, md, here):
         "Markdown `md` of page `here` with its links made local"
+        if self.lookup is not None and md:
+            # nbdev's doc links, as its add_links makes them in markdown cells (it leaves fenced code alone); not
+            # add_links itself, which links a markdown output line by line, fenced code too, and only when a list
+            try: md = self.lookup.linkify(md)
+            except Exception: pass
         parts = re.split(r'(^```.*?^```[ \t]*$)', md, flags=re.M | re.S)   # leave fenced code alone
         for i in range(0, len(parts), 2):
             s = parts[i]
-            if self.lookup is not None:
-                try: s = self.lookup.linkify(s)
-                except Exception: pass
-                if self.host_url:
-                    # a doc link to a page this site lacks goes; one to a name with no show_doc of its own goes to
-                    # its class's, else to the page
-                    s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html\)',
-                               lambda m: m.group(0) if m.group(2) in self.pages.values() else m.group(1), s)
-                    s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html#([^)\s]+)\)',
-                               lambda m: (f'[{m.group(1)}]({self.host_url}/{m.group(2)}.html' + self._anchor(m.group(2), m.group(3)) + ')')
-                               if m.group(2) in self.pages.values() else m.group(1), s)
+            if self.lookup is not None and self.host_url:
+                # a doc link to a page this site lacks goes; one to a name with no show_doc of its own goes to
+                # its class's, else to the page
+                s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html\)',
+                           lambda m: m.group(0) if m.group(2) in self.pages.values() else m.group(1), s)
+                s = re.sub(r'\[(`[^`\]]+`)\]\(' + re.escape(self.host_url) + r'/([^)#\s]+)\.html#([^)\s]+)\)',
+                           lambda m: (f'[{m.group(1)}]({self.host_url}/{m.group(2)}.html'
+                                      + self._anchor(m.group(2), m.group(3)) + ')')
+                           if m.group(2) in self.pages.values() else m.group(1), s)
             depth = '../' * here.count('/')
             s = re.sub(r'(?<!\[)`(\w+)`(?!\]\()',
                        lambda m: f'[`{m.group(1)}`]({depth}{self.pages[m.group(1)]}.html)' if m.group(1) in self.pages else m.group(0), s)
@@ -345,14 +298,60 @@ def quarto_md(md):
     return '\n'.join(out)
 
 
-# ---- one notebook --------------------------------------------------------------------------------------------------
+# ---- one notebook: nbdev's processors, then what Quarto would do with what they leave, for myst-nb ---------------
 
-_re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
-_re_magic = re.compile(r'^\s*%.*$\n?', re.M)
+class OrderShowDocs(Processor):
+    "The show_doc cells nbdev's `add_show_docs` added after an exported cell, as the page means them"
+    # nbdev adds a cell's show_docs in reverse order, and adds one again for a `@patch`ed method that has its own
+    # show_doc (it looks for `name`, not `Class.name`): here in definition order, once, and for `exports` all before
+    # the source (nbdev's `mv_exports` moves only the first); each notes the module its cell exports to
+    def begin(self):
+        cells, out, run = self.nb.cells, [], []
+        shown = {_show_doc_arg(c.source) for c in cells if not c.get('has_sd')}
+        for c in cells + [None]:
+            if c is not None and c.get('has_sd'):
+                if _show_doc_arg(c.source) not in shown: run.insert(0, c)
+                continue
+            if run:
+                cell = out.pop()
+                d = cell.directives_
+                for s in run: s.mod_ = (d.get('export') or d.get('exports') or [None])[0]
+                out += run + [cell] if 'exports' in d else [cell] + run
+                run = []
+            if c is not None: out.append(c)
+        self.nb.cells = out
 
 
 def _md_output(md, name):
     return {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': md, 'text/plain': name}}
+
+
+class ShowDocs(Processor):
+    "show_doc cells rendered from the imported library (nbdev's `exec_show_docs` would run the notebook's code)"
+    def __init__(self, nb, here, lib, links, log):
+        super().__init__(nb)
+        self.here, self.lib, self.links, self.log, self.default_exp = here, lib, links, log, None
+
+    def cell(self, c):
+        name = _show_doc_arg(c.source) if c.cell_type == 'code' else None
+        if not name: return
+        c.showdoc_, added = name, c.get('has_sd')
+        obj = self.lib.resolve(name, [c.get('mod_') or self.default_exp, self.default_exp])
+        if added: c.execution_count = None
+        if added and obj is None: return self._drop(c, name, 'not found in the library')
+        if obj is not None and not any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])):
+            try: c.outputs = [_md_output(render_show_doc(obj, name), name)]   # as exec_show_docs would
+            except Exception as e:
+                if added: return self._drop(c, name, f'{type(e).__name__}: {e}')
+                self.log.append(f'{self.here}: show_doc({name}) not rendered: {type(e).__name__}: {e}')
+        for o in c.get('outputs', []):
+            if 'text/markdown' in o.get('data', {}):
+                o['data']['text/markdown'] = clean_show_doc(''.join(o['data']['text/markdown']), obj)
+                self.links.anchors.setdefault(self.here, set()).add(nbdev_anchor(name))
+
+    def _drop(self, c, name, why):
+        self.log.append(f'{self.here}: show_doc({name}) left out: {why}')
+        del c['source']
 
 
 def _md_cell(text, tags=()):
@@ -365,77 +364,47 @@ def _tag(cell, *tags):
         if x not in t: t.append(x)
 
 
+def _is(d, k, *vals): return str((d.get(k) or [''])[0]).lower() in vals
+
+
+def to_myst(cell):
+    "A cell as Quarto would show it, for myst-nb: Quarto's directives (nbdev leaves them) as cell tags"
+    if cell.cell_type == 'raw': return cell.pop('source')          # e.g. Quarto front matter: not shown
+    if cell.cell_type == 'markdown':
+        if cell.source.strip(): cell.source = quarto_md(cell.source)
+        else: cell.pop('source')
+        return
+    d = extract_directives(cell, remove=False)
+    cell.source = re.sub(r'\A(\s*#\s*\|.*)+', '', cell.source).strip()
+    if _is(d, 'include:', 'false', 'no', '0'): return cell.pop('source')
+    if _is(d, 'echo:', 'false', 'no', '0'): _tag(cell, 'remove-input')
+    if _is(d, 'output:', 'false', 'no', '0'): _tag(cell, 'remove-output')
+    if _is(d, 'code-fold:', 'true', 'show'): _tag(cell, 'hide-input')        # nbdev's add_fold gives `exports` one
+    if cell.get('showdoc_'): _tag(cell, 'remove-input', 'nbdev-showdoc')   # also where clean_show_doc misses it
+    for o in cell.get('outputs', []):   # one string each, as the links below and myst-nb take them
+        if 'text' in o: o['text'] = ''.join(o['text'])
+        if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = ''.join(o['data']['text/markdown'])
+    if not cell.source and not cell.get('outputs'): cell.pop('source')
+
+
 def process(nb, here, lib, links, log):
     "The notebook `nb` (JSON) processed for the page `here`"
-    cells = nb['cells']
-    default_exp = None
-    for c in cells:
-        if c['cell_type'] == 'code':
-            d, _ = directives(src(c))
-            if 'default_exp' in d: default_exp = d['default_exp'].split()[0] if d['default_exp'] else None
-    shown = {_show_doc_arg(src(c)) for c in cells if c['cell_type'] == 'code'} - {None}
-    out = []
-    for c in cells:
-        c = json.loads(json.dumps(c))
-        c.setdefault('metadata', {})
-        if c['cell_type'] == 'raw': continue            # raw cells (e.g. Quarto front matter) are not shown
-        if c['cell_type'] == 'markdown':
-            if not cell_shown(c): continue
-            c['source'] = quarto_md(src(c))
-            out.append(c); continue
-        d, body = directives(src(c))
-        mods = [d.get('export') or d.get('exports') or default_exp, default_exp]
-        if ('export' in d or 'exports' in d) and 'hide' not in d and not is_false(d.get('include', 'true')):
-            docs = []
-            for name in _documented_names(body):
-                if name in shown: continue
-                obj = lib.resolve(name, mods)
-                if obj is None:
-                    log.append(f'{here}: show_doc({name}) left out: not found in the library'); continue
-                try: md = clean_show_doc(render_show_doc(obj, name), obj)
-                except Exception as e:
-                    log.append(f'{here}: show_doc({name}) left out: {type(e).__name__}: {e}'); continue
-                docs.append({'cell_type': 'code', 'execution_count': None, 'source': f'show_doc({name})',
-                             'metadata': {'tags': ['remove-input', 'nbdev-showdoc']}, 'outputs': [_md_output(md, name)]})
-                links.anchors.setdefault(here, set()).add(nbdev_anchor(name))
-            if 'exports' in d:   # nbdev: the docs, then the source folded
-                out += docs
-                c['source'] = _re_magic.sub('', body).strip()
-                _tag(c, 'hide-input')
-                out.append(c)
-                continue
-            out += docs
-        if not cell_shown(c): continue
-        body = '\n'.join(l for l in body.split('\n') if not re.search(r'#\|\s*hide_line\s*$', l))
-        c['source'] = _re_magic.sub('', body).strip()
-        if is_false(d.get('echo', 'true')): _tag(c, 'remove-input')
-        if is_false(d.get('output', 'true')): _tag(c, 'remove-output')
-        if str(d.get('code-fold', 'false')).lower() in ('true', 'show'): _tag(c, 'hide-input')
-        sd = _show_doc_arg(c['source'])
-        obj = lib.resolve(sd, mods) if sd else None
-        if sd:
-            _tag(c, 'remove-input', 'nbdev-showdoc')
-            if obj is not None and not any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])):
-                # not executed yet: rendered here, as nbdev's exec_show_docs would
-                try: c['outputs'] = [_md_output(render_show_doc(obj, sd), sd)]
-                except Exception as e: log.append(f'{here}: show_doc({sd}) not rendered: {type(e).__name__}: {e}')
-        for o in c.get('outputs', []):
-            if o.get('output_type') == 'stream':
-                o['text'] = _re_ansi.sub('', o['text'] if isinstance(o['text'], str) else ''.join(o['text']))
-            data = o.get('data', {})
-            if 'text/markdown' in data:
-                md = data['text/markdown']
-                md = md if isinstance(md, str) else ''.join(md)
-                if sd:
-                    md = clean_show_doc(md, obj)
-                    links.anchors.setdefault(here, set()).add(nbdev_anchor(sd))
-                data['text/markdown'] = md
-        if not c['source'] and not c.get('outputs'): continue
-        out.append(c)
-    if not any(c['cell_type'] == 'markdown' and re.match(r'^#\s', src(c).lstrip()) for c in out):
+    nb = dict2nb(nb)
+    sd = ShowDocs(nb, here, lib, links, log)
+    # nbdev's own processors in nbdev's order, but for the show_docs, rendered here, and what Quarto adds
+    proc = NBProcessor(nb=nb, procs=[nbp.add_show_docs, OrderShowDocs, nbp.strip_ansi, nbp.hide_line,
+                                     nbp.filter_stream_, nbp.rm_header_dash, nbp.clean_show_doc, nbp.rm_export,
+                                     nbp.clean_magics, nbp.hide_, sd, nbp.add_fold, to_myst])
+    # the module show_docs look in first: known from the directives, which NBProcessor reads before any processor
+    sd.default_exp = next((c.directives_['default_exp'][0] for c in nb.cells if c.directives_.get('default_exp')),
+                          None)
+    proc.process()
+    out = [{k: v for k, v in c.items() if k[-1] != '_' and k != 'has_sd'} for c in nb.cells]
+    if not any(c['cell_type'] == 'markdown' and re.match(r'^#\s', c['source'].lstrip()) for c in out):
         out.insert(0, _md_cell(f'# {Path(here).name}'))   # every page needs a title
-    nb = dict(nb, cells=out, nbformat=4, nbformat_minor=5)
-    nb['metadata'] = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec', 'language_info', 'widgets')}
+    nb = {k: v for k, v in nb.items() if k[-1] != '_'} | dict(cells=out, nbformat=4, nbformat_minor=5)
+    keep = ('kernelspec', 'language_info', 'widgets')
+    nb['metadata'] = {k: v for k, v in nb.get('metadata', {}).items() if k in keep}
     return nb
 
 
@@ -544,7 +513,7 @@ def prepare(nbs, srcdir, log):
     for p in nbl:       # links once every page's anchors are known
         here, nb = pages[p.stem], done[p]
         for c in nb['cells']:
-            if c['cell_type'] == 'markdown': c['source'] = links.fix(src(c), here)
+            if c['cell_type'] == 'markdown': c['source'] = links.fix(c['source'], here)
             for o in c.get('outputs', []):
                 if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = links.fix(o['data']['text/markdown'], here)
         if here == 'index':

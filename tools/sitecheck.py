@@ -175,18 +175,23 @@ _JS_MATH = """async () => {
 _JS_SHOWN_TEXT = """() => {
   const root = (document.querySelector('article') || document.body).cloneNode(true);
   root.querySelectorAll('div.cell_input, script, style, textarea').forEach(e => e.remove());
-  return root.textContent;
+  const prose = root.cloneNode(true);   // a table printed as text in an output (pre) is meant as text
+  prose.querySelectorAll('pre, code').forEach(e => e.remove());
+  return {all: root.textContent, prose: prose.textContent};
 }"""
+# a path ends at white space, a quote or a `|` (text of adjacent elements runs together in textContent)
 _re_machine_path = re.compile(r'(?<![\w.~])(?:/tmp/|/var/folders/|/root/|/home/[\w.-]+/|/Users/[\w.-]+/|[A-Z]:\\Users\\)'
-                              r'[^\s\'"]*|[^\s\'"]*site-packages/[^\s\'"]*')
+                              r'[^\s\'"|]*|[^\s\'"|]*site-packages/[^\s\'"|]*')
 _re_raw_table = re.compile(r'^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|){2,}', re.M)
 
 
-def shown_problems(text, root=ROOT):
-    "Machine paths and markdown tables left as text in `text`, a page's text outside code inputs"
+def shown_problems(text, prose=None, root=ROOT):
+    ("Machine paths in `text` (a page's text outside code inputs) and markdown tables left as pipes in `prose` "
+     "(that text outside pre and code too; default `text`)")
     paths = _re_machine_path.findall(text) + ([str(root)] if str(root) in text else [])
     return ([f'a path of the build machine in the text: {sorted(set(paths))[:3]}'] if paths else []) + \
-           (['a markdown table shown as raw text (pipes and dashes)'] if _re_raw_table.search(text) else [])
+           (['a markdown table shown as raw text (pipes and dashes)']
+            if _re_raw_table.search(text if prose is None else prose) else [])
 
 
 _re_raw_tex = re.compile(r'\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|(?<![\w$])\$[^\s$][^$\n]{0,200}?[^\s$\\]\$(?![\w$])|(?<![\w$])\$[^\s$]\$(?![\w$])')
@@ -271,7 +276,8 @@ def check_site(site, nbs=None, screens=None, timeout_ms=60000, pages=None):
                 raw = _re_raw_tex.findall(math['text'])
                 if raw: rep.add(f'{name}: raw TeX in the text (math not typeset): {raw[:3]}')
                 if math['errors']: rep.add(f'{name}: MathJax errors: {math["errors"]}')
-                for msg in shown_problems(page.evaluate(_JS_SHOWN_TEXT)): rep.add(f'{name}: {msg}')
+                shown_text = page.evaluate(_JS_SHOWN_TEXT)
+                for msg in shown_problems(shown_text['all'], shown_text['prose']): rep.add(f'{name}: {msg}')
                 # a shown code cell wider than the column is cut at its right edge (the book's limit: 100 characters)
                 cut = page.evaluate("() => [...document.querySelectorAll('article div.cell_input pre')]"
                                     ".filter(p => p.scrollWidth > p.clientWidth + 1).length")
