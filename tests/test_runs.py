@@ -303,3 +303,10 @@ def test_sweep_seeds_must_be_positive(tmp_path):
         assert f'--seeds must be at least 1, got {bad}' in one_line(e)
     with pytest.raises(ValueError, match='seeds: expected at least 1'): pending(['table1'], tmp_path, seeds=0)
     with pytest.raises(ValueError, match='seeds: expected at least 1'): E.run_experiment('table1', seeds=-1, out=tmp_path)
+
+
+def test_committed_summary_matches_the_committed_runs():
+    "results/SUMMARY.md is a results file: it must say what the runs in results/runs/ say, not what they once said"
+    from gradsim_nb.experiments import summary_markdown, RESULTS
+    text = (RESULTS.parent / 'SUMMARY.md').read_text(encoding='utf-8')
+    assert summary_markdown() in text, 'results/SUMMARY.md is stale: run gradsim-sweep --summary and commit it'
